@@ -1,0 +1,41 @@
+//! The Lambda adapter: one event in, one answer or error out, one log line.
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+
+use crate::authorizer::{Authorizer, Clock};
+use crate::error::AuthError;
+use crate::event::{AuthorizerEvent, AuthorizerResponse};
+
+/// The exact error message API Gateway turns into a 401.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+
+/// Handles one invocation. Client failures become the error `Unauthorized`
+/// (401); failures of the authorizer itself another error (500).
+pub async fn handle<C: Clock>(
+    authorizer: &Authorizer<C>,
+    event: LambdaEvent<AuthorizerEvent>,
+) -> Result<AuthorizerResponse, Diagnostic> {
+    let outcome = authorizer.handle(&event.payload).await;
+    let claims = outcome.claims.as_ref();
+    let client_id = claims.map(|c| c.client.as_str());
+    let sub = claims.and_then(|c| c.sub.as_deref());
+    let kid = claims.map(|c| c.kid.as_str());
+    let route = outcome.route.as_deref();
+    match &outcome.result {
+        Ok(_) => tracing::info!(decision = outcome.decision, route, client_id, sub, kid, "authorizer decision"),
+        Err(e) if e.is_server_fault() => {
+            tracing::error!(decision = "error", reason = e.reason(), error = %e, route, "authorizer failed")
+        }
+        Err(e) => tracing::info!(decision = "unauthorized", reason = e.reason(), route, client_id, sub, kid, "authorizer decision"),
+    }
+    outcome.result.map_err(to_diagnostic)
+}
+
+/// The one place errors meet API Gateway: fixed messages, details only in logs.
+pub fn to_diagnostic(error: AuthError) -> Diagnostic {
+    if error.is_server_fault() {
+        Diagnostic { error_type: "AuthorizerError".into(), error_message: "authorizer unavailable".into() }
+    } else {
+        Diagnostic { error_type: UNAUTHORIZED.into(), error_message: UNAUTHORIZED.into() }
+    }
+}

@@ -1,0 +1,346 @@
+//! The IAM policy an allowed (or, with `INSUFFICIENT_SCOPE=deny`, a denied)
+//! token gets, and an evaluator with API Gateway's rules to check it.
+//!
+//! API Gateway caches the policy per identity source (the token) and applies
+//! it to every later request with that token, whatever its route. So the
+//! policy does not describe the current request: it lists every configured
+//! route this token may call (Allow), and, where an allowed ARN pattern could
+//! also match requests that API Gateway routes to a route the token may NOT
+//! call, an explicit Deny for that route. Deny beats Allow, so a cached policy
+//! never opens a route the scopes do not allow.
+
+use std::collections::BTreeSet;
+
+use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerPolicy;
+use aws_lambda_events::event::iam::{IamPolicyEffect, IamPolicyStatement};
+
+use crate::arn::MethodArn;
+use crate::routes::{Route, RouteTable};
+
+/// Which routes a policy allows and denies, as ARN patterns below the stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyPlan {
+    /// `METHOD/path` patterns of routes the token may call.
+    pub allow: BTreeSet<String>,
+    /// Patterns of routes it may not call that an allowed pattern overlaps.
+    pub deny: BTreeSet<String>,
+}
+
+impl PolicyPlan {
+    /// Plans the policy for a token given which routes it is permitted.
+    pub fn for_table(table: &RouteTable, permitted: impl Fn(&Route) -> bool) -> Self {
+        let (yes, no): (Vec<&Route>, Vec<&Route>) = table.routes().iter().partition(|r| permitted(r));
+        let allow: BTreeSet<String> = yes.iter().map(|r| r.key.arn_pattern()).collect();
+        // Deny a route the token may not call when an allowed IAM pattern
+        // (whose `*` also spans `/`) matches a request API Gateway routes to
+        // it. Skipped only where the allowed route wins that request anyway:
+        // it dominates, and no overflow of its `*` can reach a greedy tail.
+        let deny = no
+            .iter()
+            .filter(|d| {
+                let requests = d.key.request_pattern();
+                yes.iter().any(|a| {
+                    let routed_to_a = a.key.dominates(&d.key) && (a.key.is_literal() || !d.key.is_greedy());
+                    !routed_to_a && patterns_intersect(&iam_tokens(&a.key.arn_pattern()), &requests)
+                })
+            })
+            .map(|d| d.key.arn_pattern())
+            .collect();
+        Self { allow, deny }
+    }
+
+    /// The IAM policy document for the API and stage of `arn`. `extra_deny`
+    /// adds Deny patterns (the current request, when scopes are insufficient
+    /// and `INSUFFICIENT_SCOPE=deny`).
+    pub fn document(&self, arn: &MethodArn, extra_deny: Option<&str>) -> ApiGatewayCustomAuthorizerPolicy {
+        let mut statements = Vec::new();
+        if !self.allow.is_empty() {
+            statements.push(statement(IamPolicyEffect::Allow, self.allow.iter().map(|p| arn.with_resource(p))));
+        }
+        let deny: BTreeSet<&str> = self.deny.iter().map(String::as_str).chain(extra_deny).collect();
+        if !deny.is_empty() {
+            statements.push(statement(IamPolicyEffect::Deny, deny.into_iter().map(|p| arn.with_resource(p))));
+        }
+        if statements.is_empty() {
+            // An empty Statement list is invalid IAM; an explicit Deny of the
+            // whole stage says the same thing validly.
+            statements.push(statement(IamPolicyEffect::Deny, std::iter::once(arn.with_resource("*"))));
+        }
+        let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+        policy.version = Some("2012-10-17".into());
+        policy.statement = statements;
+        policy
+    }
+}
+
+fn statement(effect: IamPolicyEffect, resources: impl Iterator<Item = String>) -> IamPolicyStatement {
+    let mut s = IamPolicyStatement::default();
+    s.action = vec!["execute-api:Invoke".into()];
+    s.effect = effect;
+    s.resource = resources.collect();
+    s
+}
+
+/// Evaluates a policy for a request ARN as API Gateway does: an explicit Deny
+/// wins, then any Allow, else denied. Resource patterns use IAM wildcards:
+/// `*` any run of characters (including `/`), `?` one character.
+pub fn evaluate(policy: &ApiGatewayCustomAuthorizerPolicy, request_arn: &str) -> bool {
+    let matches = |effect: IamPolicyEffect| {
+        policy.statement.iter().any(|s| {
+            s.effect == effect
+                && s.action.iter().any(|a| a == "execute-api:Invoke" || a == "execute-api:*" || a == "*")
+                && s.resource.iter().any(|r| glob_match(r, request_arn))
+        })
+    };
+    !matches(IamPolicyEffect::Deny) && matches(IamPolicyEffect::Allow)
+}
+
+/// IAM wildcard match of `text` against `pattern`.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// One element of a pattern for [`patterns_intersect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// This byte.
+    Lit(u8),
+    /// Any one byte (IAM `?`).
+    Any,
+    /// Any one byte but `/`.
+    NonSlash,
+    /// Any run of bytes, possibly empty (IAM `*`).
+    AnyStar,
+    /// Any run of bytes without `/`, possibly empty.
+    SegStar,
+}
+
+impl Token {
+    fn is_star(self) -> bool {
+        matches!(self, Self::AnyStar | Self::SegStar)
+    }
+
+    /// Whether some single byte is in both classes (stars by their class).
+    fn overlaps(self, other: Self) -> bool {
+        use Token::*;
+        match (self, other) {
+            (Lit(a), Lit(b)) => a == b,
+            (Lit(c), NonSlash | SegStar) | (NonSlash | SegStar, Lit(c)) => c != b'/',
+            _ => true,
+        }
+    }
+}
+
+/// An IAM resource pattern as tokens.
+pub fn iam_tokens(pattern: &str) -> Vec<Token> {
+    pattern
+        .bytes()
+        .map(|b| match b {
+            b'*' => Token::AnyStar,
+            b'?' => Token::Any,
+            b => Token::Lit(b),
+        })
+        .collect()
+}
+
+/// Whether some string matches both patterns.
+pub fn patterns_intersect(a: &[Token], b: &[Token]) -> bool {
+    let mut memo = vec![None; (a.len() + 1) * (b.len() + 1)];
+    intersect(a, b, 0, 0, &mut memo)
+}
+
+/// Whether some string matches both IAM `*`/`?` patterns.
+pub fn globs_intersect(a: &str, b: &str) -> bool {
+    patterns_intersect(&iam_tokens(a), &iam_tokens(b))
+}
+
+// Both at a star: consuming a byte in both leaves the state unchanged, so it
+// is enough to let one of them end here.
+fn intersect(a: &[Token], b: &[Token], i: usize, j: usize, memo: &mut [Option<bool>]) -> bool {
+    let slot = i * (b.len() + 1) + j;
+    if let Some(v) = memo[slot] {
+        return v;
+    }
+    let v = match (a.get(i).copied(), b.get(j).copied()) {
+        (None, None) => true,
+        (Some(x), Some(y)) if x.is_star() && y.is_star() => {
+            intersect(a, b, i + 1, j, memo) || intersect(a, b, i, j + 1, memo)
+        }
+        (Some(x), y) if x.is_star() => {
+            intersect(a, b, i + 1, j, memo) || y.is_some_and(|y| x.overlaps(y) && intersect(a, b, i, j + 1, memo))
+        }
+        (x, Some(y)) if y.is_star() => {
+            intersect(a, b, i, j + 1, memo) || x.is_some_and(|x| x.overlaps(y) && intersect(a, b, i + 1, j, memo))
+        }
+        (Some(x), Some(y)) => x.overlaps(y) && intersect(a, b, i + 1, j + 1, memo),
+        _ => false,
+    };
+    memo[slot] = Some(v);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/events";
+
+    fn table(json: &str) -> RouteTable {
+        RouteTable::from_json(json).unwrap()
+    }
+
+    fn weather() -> RouteTable {
+        table(
+            r#"{"GET /events": ["weather-api/get"], "GET /events/{id}": ["weather-api/get"],
+                "POST /events": ["weather-api/post"], "DELETE /events/{id}": ["weather-api/delete"]}"#,
+        )
+    }
+
+    #[test]
+    fn glob_matching_follows_iam() {
+        assert!(glob_match("a/*", "a/b/c"));
+        assert!(glob_match("a/*", "a/"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(!glob_match("GET/events", "GET/events/1"));
+        assert!(glob_match("*/files/*", "PUT/files/x/y"));
+        assert!(!glob_match("GET/Events", "GET/events"), "case-sensitive");
+    }
+
+    #[test]
+    fn glob_intersection() {
+        assert!(globs_intersect("GET/events/*", "GET/events/*/secret"));
+        assert!(globs_intersect("*/x", "GET/*"));
+        assert!(!globs_intersect("GET/events/*", "POST/events/*"));
+        assert!(!globs_intersect("GET/events", "GET/events/*"));
+        assert!(globs_intersect("GET/events/*", "GET/events/special"));
+        assert!(globs_intersect("", ""));
+        assert!(!globs_intersect("a", ""));
+    }
+
+    #[test]
+    fn allow_lists_only_permitted_routes() {
+        let t = weather();
+        let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("weather-api/get"));
+        assert_eq!(plan.allow, BTreeSet::from(["GET/events".to_string(), "GET/events/*".to_string()]));
+        assert!(plan.deny.is_empty());
+        let arn = MethodArn::parse(ARN).unwrap();
+        let doc = plan.document(&arn, None);
+        assert_eq!(doc.version.as_deref(), Some("2012-10-17"));
+        assert_eq!(doc.statement.len(), 1);
+        assert_eq!(
+            doc.statement[0].resource,
+            vec![
+                "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/events",
+                "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/events/*"
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapped_denied_route_gets_explicit_deny() {
+        let t = table(r#"{"GET /events/{id}": ["get"], "GET /events/{id}/secret": ["admin"]}"#);
+        let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("get"));
+        assert_eq!(plan.deny, BTreeSet::from(["GET/events/*/secret".to_string()]));
+        let doc = plan.document(&MethodArn::parse(ARN).unwrap(), None);
+        let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
+        assert!(evaluate(&doc, &format!("{base}GET/events/1")));
+        assert!(!evaluate(&doc, &format!("{base}GET/events/1/secret")));
+    }
+
+    #[test]
+    fn more_specific_allowed_route_needs_no_deny() {
+        let t = table(r#"{"GET /files/readme": ["read"], "ANY /files/{proxy+}": ["admin"], "ANY /x": ["admin"], "GET /x": ["read"]}"#);
+        let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("read"));
+        assert!(plan.deny.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn no_permitted_route_denies_whole_stage() {
+        let plan = PolicyPlan::for_table(&weather(), |_| false);
+        let doc = plan.document(&MethodArn::parse(ARN).unwrap(), None);
+        assert_eq!(doc.statement.len(), 1);
+        assert_eq!(doc.statement[0].effect, IamPolicyEffect::Deny);
+        assert_eq!(doc.statement[0].resource, vec!["arn:aws:execute-api:us-east-1:123456789012:api/prod/*"]);
+    }
+
+    #[test]
+    fn extra_deny_added() {
+        let plan = PolicyPlan::for_table(&weather(), |r| r.scopes.any_granted_by("weather-api/post"));
+        let doc = plan.document(&MethodArn::parse(ARN).unwrap(), Some("GET/events"));
+        assert_eq!(doc.statement.len(), 2);
+        assert!(!evaluate(&doc, ARN));
+        assert!(evaluate(&doc, "arn:aws:execute-api:us-east-1:123456789012:api/prod/POST/events"));
+    }
+
+    /// The cache-safety property, checked exhaustively over a set of route
+    /// tables, every subset of their scopes and many concrete requests:
+    /// the policy never allows a request whose route the token may not call
+    /// (all tables), and never blocks one it may (tables marked exact; the
+    /// others overlap routes of different scopes at the same depth, where the
+    /// plan errs on the side of Deny, as documented in the README).
+    #[test]
+    fn cached_policy_agrees_with_per_route_decision() {
+        let tables = [
+            (true, r#"{"GET /events": ["get"], "GET /events/{id}": ["get"], "POST /events": ["post"], "DELETE /events/{id}": ["delete"]}"#),
+            (true, r#"{"GET /events/{id}": ["get"], "GET /events/{id}/secret": ["admin"], "GET /events/special": ["admin"]}"#),
+            (true, r#"{"ANY /events/{id}": ["any"], "GET /events/{id}": ["get"], "GET /events": ["get", "any"]}"#),
+            (true, r#"{"GET /files/readme": ["read"], "ANY /files/{proxy+}": ["admin"], "GET /": ["root"]}"#),
+            (false, r#"{"ANY /{proxy+}": ["admin"], "GET /events": ["get"], "GET /events/{id}": ["get"]}"#),
+            (false, r#"{"GET /a/{x}/c": ["one"], "GET /a/b/{y}": ["two"], "GET /a/b/c": ["three"]}"#),
+        ];
+        let paths = [
+            "/", "/events", "/events/1", "/events/special", "/events/1/secret", "/events/special/secret",
+            "/a/b/c", "/a/x/c", "/a/b/x", "/a/x/x", "/files/readme", "/files/a", "/files/a/b", "/files", "/x/y/z",
+        ];
+        let methods = ["GET", "POST", "DELETE", "PUT"];
+        let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
+        for (exact, json) in tables {
+            let t = table(json);
+            let mut scopes: BTreeSet<&str> = BTreeSet::new();
+            for r in t.routes() {
+                scopes.extend(r.scopes.iter());
+            }
+            let scopes: Vec<&str> = scopes.into_iter().collect();
+            for mask in 0..(1u32 << scopes.len()) {
+                let claim: Vec<&str> = (0..scopes.len()).filter(|i| mask & (1 << i) != 0).map(|i| scopes[i]).collect();
+                let claim = claim.join(" ");
+                let permitted = |r: &Route| r.scopes.any_granted_by(&claim);
+                let doc = PolicyPlan::for_table(&t, permitted).document(&MethodArn::parse(ARN).unwrap(), None);
+                for method in methods {
+                    for path in paths {
+                        // A request that matches no route never reaches the
+                        // authorizer or its cached policy: API Gateway answers it.
+                        let Some(route) = t.by_path(method, path) else { continue };
+                        let expected = permitted(route);
+                        let got = evaluate(&doc, &format!("{base}{method}{path}"));
+                        let context = format!("table {json}\nscopes {claim:?}\n{method} {path}\n{doc:?}");
+                        assert!(!got || expected, "policy opens a route: {context}");
+                        if exact {
+                            assert!(got || !expected, "policy blocks a route: {context}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
