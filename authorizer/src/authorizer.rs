@@ -59,8 +59,10 @@ pub struct Outcome {
     pub route: Option<String>,
     /// The claims, when the token verified.
     pub claims: Option<Claims>,
-    /// `allow`, `deny` or `unauthorized`/`error`.
+    /// `allow`, `deny`, `unauthorized` or `error`.
     pub decision: &'static str,
+    /// Why it was not allowed, for the log line.
+    pub reason: Option<&'static str>,
 }
 
 /// The authorizer.
@@ -118,12 +120,29 @@ impl<C: Clock> Authorizer<C> {
 
     /// Decides one event. Never panics; every failure is an [`AuthError`].
     pub async fn handle(&self, event: &AuthorizerEvent) -> Outcome {
-        let mut outcome = Outcome { result: Err(AuthError::RouteNotConfigured), route: None, claims: None, decision: "unauthorized" };
+        let mut outcome = self.decide(event).await;
+        if let Err(e) = &outcome.result {
+            outcome.reason = Some(e.reason());
+            if e.is_server_fault() {
+                outcome.decision = "error";
+            } else if event.is_http_api() {
+                // HTTP API simple answers: every client failure is isAuthorized false.
+                outcome.decision = "deny";
+                outcome.result = Ok(AuthorizerResponse::simple(false, Default::default()));
+            }
+        } else if outcome.decision == "deny" {
+            outcome.reason = Some(AuthError::InsufficientScope.reason());
+        }
+        outcome
+    }
+
+    async fn decide(&self, event: &AuthorizerEvent) -> Outcome {
+        let mut outcome =
+            Outcome { result: Err(AuthError::RouteNotConfigured), route: None, claims: None, decision: "unauthorized", reason: None };
         let inputs = match event.inputs() {
             Ok(inputs) => inputs,
             Err(e) => {
                 outcome.result = Err(e);
-                outcome.decision = "error";
                 return outcome;
             }
         };
@@ -139,9 +158,6 @@ impl<C: Clock> Authorizer<C> {
         };
         let verified = match (verified, route) {
             (Err(e), _) => {
-                if e.is_server_fault() {
-                    outcome.decision = "error";
-                }
                 outcome.result = Err(e);
                 return outcome;
             }
@@ -161,10 +177,8 @@ impl<C: Clock> Authorizer<C> {
                 outcome.decision = "allow";
                 Ok(AuthorizerResponse::simple(true, context))
             }
-            (Decision::Deny(_) | Decision::Unauthorized(_), true) => {
-                outcome.decision = "deny";
-                Ok(AuthorizerResponse::simple(false, Default::default()))
-            }
+            (Decision::Deny(_), true) => Err(AuthError::InsufficientScope),
+            (Decision::Unauthorized(e), true) => Err(e),
             (Decision::Allow(plan), false) => {
                 outcome.decision = "allow";
                 Ok(AuthorizerResponse::Policy(PolicyResponse {

@@ -22,7 +22,7 @@ pub async fn handle<C: Clock>(
     let kid = claims.map(|c| c.kid.as_str());
     let route = outcome.route.as_deref();
     match &outcome.result {
-        Ok(_) => tracing::info!(decision = outcome.decision, route, client_id, sub, kid, "authorizer decision"),
+        Ok(_) => tracing::info!(decision = outcome.decision, reason = outcome.reason, route, client_id, sub, kid, "authorizer decision"),
         Err(e) if e.is_server_fault() => {
             tracing::error!(decision = "error", reason = e.reason(), error = %e, route, "authorizer failed")
         }

@@ -23,6 +23,9 @@ pub fn extract_token(value: Option<&str>) -> Result<&str, AuthError> {
         return Err(AuthError::TokenTooLarge { limit: MAX_TOKEN_BYTES });
     }
     let value = value.trim_matches(' ');
+    if value.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::MissingToken);
+    }
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_start_matches(' '),
         _ => value,
@@ -213,16 +216,16 @@ impl<'a> UnverifiedToken<'a> {
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str, what: &'static str) -> Result<T, AuthError> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
-        AuthError::Malformed(if what == "header" { "header is not base64url" } else { "payload is not base64url" })
-    })?;
-    serde_json::from_slice(&bytes).map_err(|_| {
-        AuthError::Malformed(if what == "header" {
-            "header is not a JSON object with typed fields"
-        } else {
-            "payload is not a JSON object with typed claims"
-        })
-    })
+    let (not_base64, not_object) = match what {
+        "header" => ("header is not base64url", "header is not a JSON object with typed fields"),
+        _ => ("payload is not base64url", "payload is not a JSON object with typed claims"),
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| AuthError::Malformed(not_base64))?;
+    // serde would also build a struct from a JSON array: only objects are JWT segments.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AuthError::Malformed(not_object));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed(not_object))
 }
 
 /// What the pool accepts; built once from configuration.
