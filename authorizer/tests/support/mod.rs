@@ -138,7 +138,7 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 }
 
 /// An authorizer at a fixed clock.
-pub fn authorizer_at(now: f64, extra: &[(&str, &str)]) -> Authorizer<impl authorizer::Clock> {
+pub fn authorizer_at(now: f64, extra: &[(&str, &str)]) -> Authorizer<impl authorizer::Clock + use<>> {
     Authorizer::new(config(extra), move || now).unwrap()
 }
 
