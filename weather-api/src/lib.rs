@@ -1,0 +1,26 @@
+//! The weather-events API: a Lambda function behind API Gateway and the authorizer.
+//!
+//! - [`event`]: the event's typed values, validation of new events, the seed data;
+//! - [`store`]: the [`EventStore`] interface and the [`InMemoryStore`];
+//! - [`routes`]: the route table;
+//! - [`context`]: the caller and routing path from the API Gateway request context;
+//! - [`handler`]: [`Api::handle`], one request in, one response out;
+//! - [`config`]: [`Config`], read once at init;
+//! - [`error`]: [`ApiError`], the crate's one error type and its HTTP mapping.
+//!
+//! `main.rs` only builds the store and starts the runtime; everything here runs in tests
+//! without Lambda.
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod routes;
+pub mod store;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use event::{Event, EventId, NewEvent};
+pub use handler::Api;
+pub use store::{EventStore, InMemoryStore};
