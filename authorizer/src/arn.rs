@@ -2,16 +2,16 @@
 
 use std::fmt;
 
-/// A method (REST) or route (HTTP API) ARN as API Gateway sends it.
+/// A method (REST) or route (HTTP API) ARN as API Gateway sends it, kept as
+/// one string with the offsets of its parts (parsed once per request, no
+/// allocation beyond the copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MethodArn {
-    partition: String,
-    region: String,
-    account: String,
-    api_id: String,
-    stage: String,
-    method: String,
-    path: String,
+    arn: String,
+    /// `arn:...:apiId/stage/`: everything before the method.
+    prefix_end: usize,
+    /// End of the method; the path follows (possibly empty: the root).
+    method_end: usize,
 }
 
 /// The ARN was not an execute-api method ARN.
@@ -20,7 +20,7 @@ pub struct MethodArn {
 pub struct ArnError(&'static str);
 
 impl MethodArn {
-    /// Parses a method ARN; the path keeps its leading `/` (`/` for the root).
+    /// Parses a method ARN.
     pub fn parse(arn: &str) -> Result<Self, ArnError> {
         let mut parts = arn.splitn(6, ':');
         let (Some("arn"), Some(partition), Some("execute-api"), Some(region), Some(account), Some(rest)) = (
@@ -33,48 +33,47 @@ impl MethodArn {
         ) else {
             return Err(ArnError("expected arn:PARTITION:execute-api:REGION:ACCOUNT:..."));
         };
-        let mut rest = rest.splitn(4, '/');
-        let (Some(api_id), Some(stage), Some(method)) = (rest.next(), rest.next(), rest.next()) else {
+        let mut fields = rest.splitn(4, '/');
+        let (Some(api_id), Some(stage), Some(method)) = (fields.next(), fields.next(), fields.next()) else {
             return Err(ArnError("expected API_ID/STAGE/METHOD/PATH"));
         };
-        let path = format!("/{}", rest.next().unwrap_or(""));
-        let fields = [partition, region, account, api_id, stage, method];
-        if fields.iter().any(|f| f.is_empty() || f.contains(['*', '?'])) {
+        if [partition, region, account, api_id, stage, method].iter().any(|f| f.is_empty() || f.contains(['*', '?'])) {
             return Err(ArnError("empty or wildcard field"));
         }
-        Ok(Self {
-            partition: partition.to_owned(),
-            region: region.to_owned(),
-            account: account.to_owned(),
-            api_id: api_id.to_owned(),
-            stage: stage.to_owned(),
-            method: method.to_owned(),
-            path,
-        })
+        let prefix_end = arn.len() - rest.len() + api_id.len() + 1 + stage.len() + 1;
+        Ok(Self { arn: arn.to_owned(), prefix_end, method_end: prefix_end + method.len() })
     }
 
     /// The HTTP method, upper case as API Gateway writes it.
     pub fn method(&self) -> &str {
-        &self.method
+        &self.arn[self.prefix_end..self.method_end]
     }
 
-    /// The request path, starting with `/`.
+    /// The request path, starting with `/` (`/` for the root).
     pub fn path(&self) -> &str {
-        &self.path
+        match &self.arn[self.method_end..] {
+            "" => "/",
+            path => path,
+        }
+    }
+
+    /// `arn:...:apiId/stage/`, the part every resource of the policy shares.
+    pub fn prefix(&self) -> &str {
+        &self.arn[..self.prefix_end]
     }
 
     /// An ARN for the same API and stage with `pattern` (`GET/events/*`) as
     /// method and path.
     pub fn with_resource(&self, pattern: &str) -> String {
-        format!(
-            "arn:{}:execute-api:{}:{}:{}/{}/{}",
-            self.partition, self.region, self.account, self.api_id, self.stage, pattern
-        )
+        let mut out = String::with_capacity(self.prefix_end + pattern.len());
+        out.push_str(self.prefix());
+        out.push_str(pattern);
+        out
     }
 
     /// The `METHOD/path` part as it appears in the ARN (`GET/events/42`).
     pub fn resource(&self) -> String {
-        format!("{}{}", self.method, self.path)
+        format!("{}{}", self.method(), self.path())
     }
 }
 

@@ -5,15 +5,19 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerPolicy;
 
 use crate::config::{Config, ConfigError, InsufficientScope};
 use crate::decision::{self, Decision};
 use crate::error::AuthError;
-use crate::event::{AuthorizerEvent, AuthorizerResponse, PolicyResponse, RouteRef};
+use crate::arn::MethodArn;
+use crate::event::{AuthorizerEvent, AuthorizerResponse, Context, PolicyResponse, RouteRef};
 use crate::jwks::{JwksCache, JwksSettings, KeySet};
 use crate::policy::PolicyPlan;
-use crate::routes::Route;
+use crate::routes::{Route, RouteKey};
 use crate::token::{self, Claims, Rules, UnverifiedToken};
 
 /// The time, in Unix seconds with sub-second precision.
@@ -44,21 +48,35 @@ struct Pool {
     preloaded: bool,
 }
 
-/// A verified token as cached: its claims and the policy plan they imply.
+/// A verified token as cached: its claims, the policy plan they imply and
+/// the context they give, all computed once per token.
 #[derive(Debug)]
-struct Verified {
-    claims: Claims,
-    plan: PolicyPlan,
+pub struct Verified {
+    /// The verified claims.
+    pub claims: Claims,
+    plan: Arc<PolicyPlan>,
+    context: Context,
+    /// The Allow policy rendered for the first API and stage seen (an
+    /// authorizer normally serves one), reused while the prefix matches.
+    allow_document: OnceLock<(String, Arc<ApiGatewayCustomAuthorizerPolicy>)>,
+}
+
+impl Verified {
+    fn allow_document(&self, arn: &MethodArn) -> Arc<ApiGatewayCustomAuthorizerPolicy> {
+        let (prefix, document) =
+            self.allow_document.get_or_init(|| (arn.prefix().to_owned(), Arc::new(self.plan.document(arn, None))));
+        if prefix == arn.prefix() { document.clone() } else { Arc::new(self.plan.document(arn, None)) }
+    }
 }
 
 /// Outcome of one event, for the caller to log and answer.
-pub struct Outcome {
+pub struct Outcome<'a> {
     /// The answer, or the error to fail with.
     pub result: Result<AuthorizerResponse, AuthError>,
     /// The route's key, when one matched.
-    pub route: Option<String>,
-    /// The claims, when the token verified.
-    pub claims: Option<Claims>,
+    pub route: Option<&'a RouteKey>,
+    /// The verified token, when it verified.
+    pub verified: Option<Arc<Verified>>,
     /// `allow`, `deny`, `unauthorized` or `error`.
     pub decision: &'static str,
     /// Why it was not allowed, for the log line.
@@ -69,7 +87,10 @@ pub struct Outcome {
 pub struct Authorizer<C: Clock = SystemClock> {
     config: Config,
     pools: Vec<Pool>,
-    cache: Option<quick_cache::sync::Cache<[u8; 32], Arc<Verified>>>,
+    cache: Option<quick_cache::sync::Cache<Box<str>, Arc<Verified>>>,
+    /// Policy plans by the set of routes a token may call (a bit per route):
+    /// tokens of one client share one plan.
+    plans: Mutex<HashMap<u64, Arc<PolicyPlan>>>,
     clock: C,
 }
 
@@ -99,7 +120,7 @@ impl<C: Clock> Authorizer<C> {
             pools.push(Pool { issuers: pool.issuers.clone(), jwks, preloaded });
         }
         let cache = (config.token_cache_size > 0).then(|| quick_cache::sync::Cache::new(config.token_cache_size));
-        Ok(Self { config, pools, cache, clock })
+        Ok(Self { config, pools, cache, plans: Mutex::default(), clock })
     }
 
     /// Fetches the JWKS of every pool not preloaded from a file. Failures are
@@ -119,7 +140,7 @@ impl<C: Clock> Authorizer<C> {
     }
 
     /// Decides one event. Never panics; every failure is an [`AuthError`].
-    pub async fn handle(&self, event: &AuthorizerEvent) -> Outcome {
+    pub async fn handle(&self, event: &AuthorizerEvent) -> Outcome<'_> {
         let mut outcome = self.decide(event).await;
         if let Err(e) = &outcome.result {
             outcome.reason = Some(e.reason());
@@ -136,9 +157,9 @@ impl<C: Clock> Authorizer<C> {
         outcome
     }
 
-    async fn decide(&self, event: &AuthorizerEvent) -> Outcome {
+    async fn decide(&self, event: &AuthorizerEvent) -> Outcome<'_> {
         let mut outcome =
-            Outcome { result: Err(AuthError::RouteNotConfigured), route: None, claims: None, decision: "unauthorized", reason: None };
+            Outcome { result: Err(AuthError::RouteNotConfigured), route: None, verified: None, decision: "unauthorized", reason: None };
         let inputs = match event.inputs() {
             Ok(inputs) => inputs,
             Err(e) => {
@@ -151,7 +172,7 @@ impl<C: Clock> Authorizer<C> {
             RouteRef::Template(method, template) => table.by_template(method, template),
             RouteRef::Path(method, path) => table.by_path(method, path),
         };
-        outcome.route = route.map(|r| r.key.to_string());
+        outcome.route = route.map(|r| &r.key);
         let verified = match token::extract_token(inputs.authorization) {
             Ok(token) => self.verify(token).await,
             Err(e) => Err(e),
@@ -162,15 +183,14 @@ impl<C: Clock> Authorizer<C> {
                 return outcome;
             }
             (Ok(v), None) => {
-                outcome.claims = Some(v.claims.clone());
+                outcome.verified = Some(v);
                 return outcome;
             }
             (Ok(v), Some(route)) => (v, route),
         };
         let (v, route) = verified;
-        outcome.claims = Some(v.claims.clone());
         let decision = decision::decide(&v.claims, route, &v.plan, self.config.insufficient_scope);
-        let context = decision::context(&v.claims);
+        let context = v.context.clone();
         let principal = v.claims.sub.clone().unwrap_or_else(|| v.claims.client.clone());
         outcome.result = match (decision, event.is_http_api()) {
             (Decision::Allow(_), true) => {
@@ -179,11 +199,11 @@ impl<C: Clock> Authorizer<C> {
             }
             (Decision::Deny(_), true) => Err(AuthError::InsufficientScope),
             (Decision::Unauthorized(e), true) => Err(e),
-            (Decision::Allow(plan), false) => {
+            (Decision::Allow(_), false) => {
                 outcome.decision = "allow";
                 Ok(AuthorizerResponse::Policy(PolicyResponse {
                     principal_id: principal,
-                    policy_document: plan.document(&inputs.arn, None),
+                    policy_document: v.allow_document(&inputs.arn),
                     context,
                 }))
             }
@@ -192,26 +212,26 @@ impl<C: Clock> Authorizer<C> {
                 debug_assert_eq!(self.config.insufficient_scope, InsufficientScope::Deny);
                 Ok(AuthorizerResponse::Policy(PolicyResponse {
                     principal_id: principal,
-                    policy_document: plan.document(&inputs.arn, Some(&route.key.arn_pattern())),
+                    policy_document: Arc::new(plan.document(&inputs.arn, Some(&route.key.arn_pattern()))),
                     context,
                 }))
             }
             (Decision::Unauthorized(e), false) => Err(e),
         };
+        outcome.verified = Some(v);
         outcome
     }
 
     async fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
         let now = self.clock.now();
         let skew = self.config.clock_skew_seconds;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(cache) = &self.cache
-            && let Some(hit) = cache.get(&digest)
+            && let Some(hit) = cache.get(token)
         {
             if now < hit.claims.exp + skew {
                 return Ok(hit);
             }
-            cache.remove(&digest);
+            cache.remove(token);
         }
         let unverified = UnverifiedToken::parse(token)?;
         let pool = unverified
@@ -222,11 +242,26 @@ impl<C: Clock> Authorizer<C> {
         let issuers: Vec<&str> = pool.issuers.iter().map(String::as_str).collect();
         let rules = Rules { issuers: &issuers, client_ids: self.config.app_client_ids.as_deref(), skew };
         let claims = unverified.verify(&key, &rules, now)?;
-        let plan = decision::plan(&claims, &self.config.routes);
-        let verified = Arc::new(Verified { claims, plan });
+        let plan = self.plan_for(&claims);
+        let context = Arc::new(decision::context(&claims));
+        let verified = Arc::new(Verified { claims, plan, context, allow_document: OnceLock::new() });
         if let Some(cache) = &self.cache {
-            cache.insert(digest, verified.clone());
+            cache.insert(token.into(), verified.clone());
         }
         Ok(verified)
+    }
+
+    fn plan_for(&self, claims: &Claims) -> Arc<PolicyPlan> {
+        let routes = self.config.routes.routes();
+        if routes.len() > 64 {
+            return Arc::new(decision::plan(claims, &self.config.routes));
+        }
+        let mask = routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| decision::permits(claims, r))
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        let mut plans = self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        plans.entry(mask).or_insert_with(|| Arc::new(decision::plan(claims, &self.config.routes))).clone()
     }
 }

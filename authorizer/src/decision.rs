@@ -1,6 +1,7 @@
 //! The decision: a pure function of (verified claims, route, route table, mode).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::config::InsufficientScope;
 use crate::error::AuthError;
@@ -12,10 +13,10 @@ use crate::token::{Claims, TokenUse};
 #[derive(Debug)]
 pub enum Decision {
     /// Allowed: the policy lists every route the token may call.
-    Allow(PolicyPlan),
+    Allow(Arc<PolicyPlan>),
     /// Valid token without the route's scope, `INSUFFICIENT_SCOPE=deny`:
     /// the same plan plus an explicit Deny of the current request (403).
-    Deny(PolicyPlan),
+    Deny(Arc<PolicyPlan>),
     /// Fail with `Unauthorized` (401).
     Unauthorized(AuthError),
 }
@@ -38,7 +39,7 @@ pub fn plan(claims: &Claims, table: &RouteTable) -> PolicyPlan {
 }
 
 /// Decides a request for `route`, given the token's precomputed `plan`.
-pub fn decide(claims: &Claims, route: &Route, plan: &PolicyPlan, mode: InsufficientScope) -> Decision {
+pub fn decide(claims: &Claims, route: &Route, plan: &Arc<PolicyPlan>, mode: InsufficientScope) -> Decision {
     if permits(claims, route) {
         return Decision::Allow(plan.clone());
     }
@@ -102,6 +103,10 @@ mod tests {
 
     fn id_token() -> Claims {
         Claims { token_use: TokenUse::Id, scope: None, username: Some("alice".into()), groups: Some("a,b".into()), ..access(None) }
+    }
+
+    fn plan(c: &Claims, t: &RouteTable) -> Arc<PolicyPlan> {
+        Arc::new(super::plan(c, t))
     }
 
     fn route<'a>(t: &'a RouteTable, method: &str, template: &str) -> &'a Route {

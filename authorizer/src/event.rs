@@ -2,6 +2,7 @@
 //! events (IAM policy answers) and HTTP API payload 2.0 (simple answers).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
@@ -126,11 +127,18 @@ impl AuthorizerEvent {
 pub struct PolicyResponse {
     /// The token's `sub`.
     pub principal_id: String,
-    /// The IAM policy.
-    pub policy_document: ApiGatewayCustomAuthorizerPolicy,
+    /// The IAM policy (shared with the verified-token cache).
+    pub policy_document: Arc<ApiGatewayCustomAuthorizerPolicy>,
     /// String context for the backend; omitted when empty.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub context: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "no_context")]
+    pub context: Context,
+}
+
+/// The authorizer context: strings only, shared with the verified-token cache.
+pub type Context = Arc<BTreeMap<String, String>>;
+
+fn no_context(context: &Context) -> bool {
+    context.is_empty()
 }
 
 /// The authorizer's answer.
@@ -140,12 +148,12 @@ pub enum AuthorizerResponse {
     /// REST API: an IAM policy.
     Policy(PolicyResponse),
     /// HTTP API: `{"isAuthorized": ..., "context": {...}}`.
-    Simple(ApiGatewayV2CustomAuthorizerSimpleResponse<BTreeMap<String, String>>),
+    Simple(ApiGatewayV2CustomAuthorizerSimpleResponse<Context>),
 }
 
 impl AuthorizerResponse {
     /// An HTTP API simple answer.
-    pub fn simple(is_authorized: bool, context: BTreeMap<String, String>) -> Self {
+    pub fn simple(is_authorized: bool, context: Context) -> Self {
         let mut r = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
         r.is_authorized = is_authorized;
         r.context = context;

@@ -16,11 +16,11 @@ pub async fn handle<C: Clock>(
     event: LambdaEvent<AuthorizerEvent>,
 ) -> Result<AuthorizerResponse, Diagnostic> {
     let outcome = authorizer.handle(&event.payload).await;
-    let claims = outcome.claims.as_ref();
+    let claims = outcome.verified.as_ref().map(|v| &v.claims);
     let client_id = claims.map(|c| c.client.as_str());
     let sub = claims.and_then(|c| c.sub.as_deref());
     let kid = claims.map(|c| c.kid.as_str());
-    let route = outcome.route.as_deref();
+    let route = outcome.route.map(tracing::field::display);
     match &outcome.result {
         Ok(_) => tracing::info!(decision = outcome.decision, reason = outcome.reason, route, client_id, sub, kid, "authorizer decision"),
         Err(e) if e.is_server_fault() => {

@@ -33,6 +33,8 @@ pub enum Segment {
 pub struct RouteKey {
     method: String,
     segments: Vec<Segment>,
+    /// Precomputed [`RouteKey::specificity`].
+    rank: (Vec<u8>, bool),
 }
 
 impl RouteKey {
@@ -71,7 +73,13 @@ impl RouteKey {
                 segments.push(segment);
             }
         }
-        Ok(Self { method: method.to_owned(), segments })
+        Ok(Self::new(method.to_owned(), segments))
+    }
+
+    fn new(method: String, segments: Vec<Segment>) -> Self {
+        let mut key = Self { method, segments, rank: (Vec::new(), false) };
+        key.rank = key.specificity();
+        key
     }
 
     /// Whether two keys route the same requests (parameter names aside).
@@ -189,27 +197,16 @@ impl RouteKey {
         let Some(rest) = path.strip_prefix('/') else {
             return false;
         };
-        let parts: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split('/').collect() };
-        let mut i = 0;
+        let mut parts = rest.split('/').filter(|_| !rest.is_empty());
         for segment in &self.segments {
-            match segment {
-                Segment::Static(s) => {
-                    if parts.get(i) != Some(&s.as_str()) {
-                        return false;
-                    }
-                }
-                Segment::Param(_) => {
-                    if parts.get(i).is_none_or(|p| p.is_empty()) {
-                        return false;
-                    }
-                }
-                Segment::Greedy(_) => {
-                    return parts.len() > i && parts[i..].iter().all(|p| !p.is_empty());
-                }
+            match (segment, parts.next()) {
+                (Segment::Static(s), Some(part)) if s == part => {}
+                (Segment::Param(_), Some(part)) if !part.is_empty() => {}
+                (Segment::Greedy(_), Some(part)) if !part.is_empty() => return parts.all(|p| !p.is_empty()),
+                _ => return false,
             }
-            i += 1;
         }
-        i == parts.len()
+        parts.next().is_none()
     }
 }
 
@@ -327,7 +324,7 @@ impl RouteTable {
     /// beats `ANY`.
     pub fn by_template(&self, method: &str, template: &str) -> Option<&Route> {
         let key = RouteKey::parse(&format!("{method} {template}")).ok()?;
-        let any = RouteKey { method: "ANY".into(), segments: key.segments.clone() };
+        let any = RouteKey::new("ANY".into(), key.segments.clone());
         self.routes
             .iter()
             .find(|r| r.key == key)
@@ -340,7 +337,7 @@ impl RouteTable {
         self.routes
             .iter()
             .filter(|r| (r.key.method == method || r.key.method == "ANY") && r.key.matches_path(path))
-            .max_by(|a, b| a.key.specificity().cmp(&b.key.specificity()))
+            .max_by(|a, b| a.key.rank.cmp(&b.key.rank))
     }
 }
 
