@@ -1,0 +1,684 @@
+//! The cache: one entry per scope set, lock-free reads on a hit,
+//! single-flight token requests run as tasks.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use reqwest::StatusCode;
+use tokio::sync::watch;
+use tracing::Instrument as _;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, RetryPolicy};
+use crate::error::TokenCacheError;
+use crate::fetch::{HttpFetcher, TokenFetcher};
+use crate::scope::ScopeSet;
+use crate::secret::{AccessToken, IssuedToken};
+use crate::state::{Action, TokenTimes, decide};
+
+type FlightResult = Result<AccessToken, TokenCacheError>;
+type EntryMap = HashMap<ScopeSet, Arc<Entry>, BuildHasherDefault<PrehashedHasher>>;
+
+/// `ScopeSet` hashes itself once at construction and feeds that `u64`;
+/// this hasher passes it through instead of hashing it again.
+#[derive(Default)]
+struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `ScopeSet`; stays correct for any other input.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The copies of one token, one per shard: concurrent hits on different
+/// threads clone different `Arc`s and so do not contend on one reference count.
+struct TokenShards {
+    shards: Box<[Arc<IssuedToken>]>,
+}
+
+impl TokenShards {
+    fn new(token: &AccessToken, count: usize) -> Self {
+        let shards = (0..count.max(1))
+            .map(|i| {
+                if i == 0 {
+                    Arc::clone(&token.0)
+                } else {
+                    token.shard_copy()
+                }
+            })
+            .collect();
+        Self { shards }
+    }
+
+    #[inline]
+    fn pick(&self) -> &Arc<IssuedToken> {
+        &self.shards[thread_shard() % self.shards.len()]
+    }
+
+    fn id(&self) -> u64 {
+        self.shards[0].id
+    }
+
+    fn times(&self) -> &TokenTimes {
+        &self.shards[0].times
+    }
+}
+
+/// A small per-thread number, assigned round-robin on first use.
+#[inline]
+fn thread_shard() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD.with(|shard| {
+        let mut value = shard.get();
+        if value == usize::MAX {
+            value = NEXT.fetch_add(1, Ordering::Relaxed) as usize;
+            shard.set(value);
+        }
+        value
+    })
+}
+type FlightReceiver = watch::Receiver<Option<FlightResult>>;
+
+/// Caches OAuth 2.0 client-credentials tokens per scope set.
+///
+/// Cheap to clone (one `Arc`); clones share the cache. A hit reads an
+/// immutable snapshot without any lock. See the crate documentation.
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+}
+
+/// Counters of token requests, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// HTTP requests sent to the token endpoint (every attempt counts).
+    pub token_requests: u64,
+    /// Of those, the ones that failed.
+    pub failed_token_requests: u64,
+    /// Background refreshes that succeeded.
+    pub background_refreshes: u64,
+}
+
+/// Builds a [`TokenCache`] with an injected clock, fetcher or HTTP client.
+pub struct TokenCacheBuilder {
+    config: Config,
+    clock: Option<Arc<dyn Clock>>,
+    fetcher: Option<Arc<dyn TokenFetcher>>,
+    client: Option<reqwest::Client>,
+}
+
+impl TokenCacheBuilder {
+    /// The clock token ages are judged by (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Replaces the HTTP token request (tests, other transports).
+    pub fn fetcher(mut self, fetcher: Arc<dyn TokenFetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Uses this `reqwest::Client` for token requests instead of building one.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Validates the configuration and builds the cache.
+    pub fn build(self) -> Result<TokenCache, TokenCacheError> {
+        let config = self.config;
+        config.validate()?;
+        let fetcher: Arc<dyn TokenFetcher> = match (self.fetcher, self.client) {
+            (Some(fetcher), _) => fetcher,
+            (None, Some(client)) => Arc::new(HttpFetcher::with_client(&config, client)?),
+            (None, None) => Arc::new(HttpFetcher::new(&config)?),
+        };
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let shards = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 64);
+        let origin = clock.now();
+        Ok(TokenCache {
+            inner: Arc::new(Inner {
+                fetcher,
+                clock,
+                origin,
+                refresh_ratio: config.refresh_ratio,
+                hard_margin: config.hard_margin,
+                request_timeout: config.request_timeout,
+                retry: config.retry,
+                shards,
+                entries: ArcSwap::from_pointee(EntryMap::default()),
+                insert_lock: Mutex::new(()),
+                token_requests: AtomicU64::new(0),
+                failed_token_requests: AtomicU64::new(0),
+                background_refreshes: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+impl TokenCache {
+    /// A cache talking HTTP to `config.token_url`.
+    pub fn new(config: Config) -> Result<Self, TokenCacheError> {
+        Self::builder(config).build()
+    }
+
+    /// A cache configured from `TOKEN_URL`, `CLIENT_ID`, `CLIENT_SECRET` and
+    /// the optional `TOKEN_*` settings.
+    pub fn from_env() -> Result<Self, TokenCacheError> {
+        Self::new(Config::from_env()?)
+    }
+
+    /// Starts a builder.
+    pub fn builder(config: Config) -> TokenCacheBuilder {
+        TokenCacheBuilder {
+            config,
+            clock: None,
+            fetcher: None,
+            client: None,
+        }
+    }
+
+    /// A token for `scopes`.
+    ///
+    /// * fresh token: returned at once, no lock taken;
+    /// * past the refresh point: returned at once, and one background refresh starts;
+    /// * no usable token: waits for the one token request in flight for this
+    ///   scope set (starting it if needed); bounded by the retry deadline.
+    pub async fn get(&self, scopes: &ScopeSet) -> Result<AccessToken, TokenCacheError> {
+        {
+            let entries = self.inner.entries.load();
+            if let Some(entry) = entries.get(scopes)
+                && let Some(token) = self.inner.try_serve(entry)
+            {
+                return Ok(token);
+            }
+        }
+        let entry = self.inner.entry(scopes);
+        Box::pin(self.inner.wait_for_token(&entry)).await
+    }
+
+    /// A handle bound to one scope set: skips the map lookup on every call.
+    pub fn scoped(&self, scopes: &ScopeSet) -> ScopedTokenCache {
+        ScopedTokenCache {
+            inner: Arc::clone(&self.inner),
+            entry: self.inner.entry(scopes),
+        }
+    }
+
+    /// Drops the cached token for `scopes`; the next call fetches a new one.
+    pub fn invalidate(&self, scopes: &ScopeSet) {
+        if let Some(entry) = self.inner.entries.load().get(scopes) {
+            entry.token.store(None);
+            tracing::debug!(scopes = %scopes, "cached token invalidated");
+        }
+    }
+
+    /// Drops the cached token for `scopes` only if it is still `token` (so a
+    /// token another task already refreshed is kept). Returns whether it was dropped.
+    pub fn invalidate_token(&self, scopes: &ScopeSet, token: &AccessToken) -> bool {
+        let Some(entry) = self.inner.entries.load().get(scopes).cloned() else {
+            return false;
+        };
+        let current = entry.token.load_full();
+        if current.as_ref().is_none_or(|c| c.id() != token.0.id) {
+            return false;
+        }
+        let previous = entry.token.compare_and_swap(&current, None);
+        let dropped = previous.as_ref().is_some_and(|p| p.id() == token.0.id);
+        if dropped {
+            tracing::debug!(scopes = %scopes, "cached token invalidated");
+        }
+        dropped
+    }
+
+    /// Sends `request` with `Authorization: Bearer <token for scopes>`. On a
+    /// 401 from the resource server, drops that token, gets a new one and sends
+    /// the request once more (if the request can be cloned, i.e. its body is
+    /// not a stream); the second response is returned whatever its status.
+    pub async fn send(
+        &self,
+        scopes: &ScopeSet,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, TokenCacheError> {
+        let retry = request.try_clone();
+        let token = self.get(scopes).await?;
+        let response = request
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(|e| TokenCacheError::Request(Arc::new(e.without_url())))?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let Some(retry) = retry else {
+            return Ok(response);
+        };
+        tracing::info!(scopes = %scopes, "resource server answered 401: refreshing the token and retrying once");
+        self.invalidate_token(scopes, &token);
+        let token = self.get(scopes).await?;
+        retry
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(|e| TokenCacheError::Request(Arc::new(e.without_url())))
+    }
+
+    /// Token request counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            token_requests: self.inner.token_requests.load(Ordering::Relaxed),
+            failed_token_requests: self.inner.failed_token_requests.load(Ordering::Relaxed),
+            background_refreshes: self.inner.background_refreshes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scopes: Vec<String> = self
+            .inner
+            .entries
+            .load()
+            .keys()
+            .map(ToString::to_string)
+            .collect();
+        f.debug_struct("TokenCache")
+            .field("scope_sets", &scopes)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`TokenCache`] handle for one scope set (see [`TokenCache::scoped`]).
+#[derive(Clone)]
+pub struct ScopedTokenCache {
+    inner: Arc<Inner>,
+    entry: Arc<Entry>,
+}
+
+impl ScopedTokenCache {
+    /// Same as [`TokenCache::get`] for the bound scope set.
+    pub async fn get(&self) -> Result<AccessToken, TokenCacheError> {
+        if let Some(token) = self.inner.try_serve(&self.entry) {
+            return Ok(token);
+        }
+        Box::pin(self.inner.wait_for_token(&self.entry)).await
+    }
+
+    /// The bound scope set.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.entry.scopes
+    }
+}
+
+impl fmt::Debug for ScopedTokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedTokenCache")
+            .field("scopes", &self.entry.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    fetcher: Arc<dyn TokenFetcher>,
+    clock: Arc<dyn Clock>,
+    /// Instants stored in atomics are nanoseconds since this one (0 = none).
+    origin: Instant,
+    refresh_ratio: f64,
+    hard_margin: Duration,
+    request_timeout: Duration,
+    retry: RetryPolicy,
+    /// Copies kept of each token (the CPU count, at most 64).
+    shards: usize,
+    /// Copy-on-write map: readers load a snapshot, inserts (new scope sets) swap it.
+    entries: ArcSwap<EntryMap>,
+    insert_lock: Mutex<()>,
+    token_requests: AtomicU64,
+    failed_token_requests: AtomicU64,
+    background_refreshes: AtomicU64,
+}
+
+struct Entry {
+    scopes: ScopeSet,
+    token: ArcSwapOption<TokenShards>,
+    /// Mirrors `flight.receiver.is_some()` for the lock-free read path.
+    in_flight: AtomicBool,
+    /// After failed background refreshes, none starts before this (nanos since origin).
+    refresh_blocked_until: AtomicU64,
+    failed_refreshes: AtomicU32,
+    flight: Mutex<FlightSlot>,
+}
+
+#[derive(Default)]
+struct FlightSlot {
+    receiver: Option<FlightReceiver>,
+    /// The endpoint's last `Retry-After`: no request before this instant.
+    rate_limited_until: Option<Instant>,
+}
+
+impl Entry {
+    fn slot(&self) -> MutexGuard<'_, FlightSlot> {
+        self.flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FlightKind {
+    Foreground,
+    Background,
+}
+
+/// Clears the flight slot when the flight ends, even by panic or runtime shutdown.
+struct FlightGuard(Arc<Entry>);
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        let mut slot = self.0.slot();
+        slot.receiver = None;
+        self.0.in_flight.store(false, Ordering::Release);
+    }
+}
+
+impl Inner {
+    fn nanos_since_origin(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn instant_from_nanos(&self, nanos: u64) -> Option<Instant> {
+        (nanos != 0).then(|| self.origin + Duration::from_nanos(nanos))
+    }
+
+    /// The entry for `scopes`, created if new.
+    fn entry(&self, scopes: &ScopeSet) -> Arc<Entry> {
+        if let Some(entry) = self.entries.load().get(scopes) {
+            return Arc::clone(entry);
+        }
+        let _serialised = self
+            .insert_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.entries.load_full();
+        if let Some(entry) = current.get(scopes) {
+            return Arc::clone(entry);
+        }
+        let entry = Arc::new(Entry {
+            scopes: scopes.clone(),
+            token: ArcSwapOption::empty(),
+            in_flight: AtomicBool::new(false),
+            refresh_blocked_until: AtomicU64::new(0),
+            failed_refreshes: AtomicU32::new(0),
+            flight: Mutex::new(FlightSlot::default()),
+        });
+        let mut next = EntryMap::clone(&current);
+        next.insert(scopes.clone(), Arc::clone(&entry));
+        self.entries.store(Arc::new(next));
+        entry
+    }
+
+    /// The lock-free path: a usable token, or `None` when the caller must wait.
+    #[inline]
+    fn try_serve(self: &Arc<Self>, entry: &Arc<Entry>) -> Option<AccessToken> {
+        let guard = entry.token.load();
+        let issued = guard.as_ref()?.pick();
+        let now = self.clock.now();
+        let in_flight = entry.in_flight.load(Ordering::Acquire);
+        let blocked = self.instant_from_nanos(entry.refresh_blocked_until.load(Ordering::Acquire));
+        match decide(Some(&issued.times), now, in_flight, blocked) {
+            Action::Serve => {}
+            Action::ServeAndRefresh => self.start_background_refresh(entry),
+            Action::Wait => return None,
+        }
+        tracing::trace!(scopes = %entry.scopes, "token served from cache");
+        Some(AccessToken(Arc::clone(issued)))
+    }
+
+    fn start_background_refresh(self: &Arc<Self>, entry: &Arc<Entry>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!(scopes = %entry.scopes, "no Tokio runtime: background refresh skipped");
+            return;
+        };
+        let mut slot = entry.slot();
+        if slot.receiver.is_none() {
+            self.start_flight(&mut slot, entry, &runtime, FlightKind::Background);
+        }
+    }
+
+    /// Starts the one token request for `entry`; the caller holds the slot lock.
+    fn start_flight(
+        self: &Arc<Self>,
+        slot: &mut FlightSlot,
+        entry: &Arc<Entry>,
+        runtime: &tokio::runtime::Handle,
+        kind: FlightKind,
+    ) -> FlightReceiver {
+        let (sender, receiver) = watch::channel(None);
+        slot.receiver = Some(receiver.clone());
+        entry.in_flight.store(true, Ordering::Release);
+        let span = tracing::info_span!(
+            "token_request",
+            scopes = %entry.scopes,
+            background = kind == FlightKind::Background
+        );
+        let inner = Arc::clone(self);
+        let guard = FlightGuard(Arc::clone(entry));
+        runtime.spawn(
+            async move {
+                let result = inner.fetch_with_retry(&guard.0).await;
+                inner.record_outcome(&guard.0, &result, kind);
+                drop(guard);
+                sender.send_replace(Some(result));
+            }
+            .instrument(span),
+        );
+        receiver
+    }
+
+    /// The slow path: wait for (or start) the token request for `entry`.
+    async fn wait_for_token(
+        self: &Arc<Self>,
+        entry: &Arc<Entry>,
+    ) -> Result<AccessToken, TokenCacheError> {
+        let mut receiver = {
+            let mut slot = entry.slot();
+            let token = entry.token.load_full();
+            let now = self.clock.now();
+            let blocked =
+                self.instant_from_nanos(entry.refresh_blocked_until.load(Ordering::Acquire));
+            let action = decide(
+                token.as_deref().map(TokenShards::times),
+                now,
+                slot.receiver.is_some(),
+                blocked,
+            );
+            match (action, token) {
+                (Action::Serve, Some(token)) => return Ok(AccessToken(Arc::clone(token.pick()))),
+                (Action::ServeAndRefresh, Some(token)) => {
+                    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                        self.start_flight(&mut slot, entry, &runtime, FlightKind::Background);
+                    }
+                    return Ok(AccessToken(Arc::clone(token.pick())));
+                }
+                _ => match &slot.receiver {
+                    Some(receiver) => receiver.clone(),
+                    None => {
+                        let runtime = tokio::runtime::Handle::try_current()
+                            .map_err(|_| TokenCacheError::NoRuntime)?;
+                        self.start_flight(&mut slot, entry, &runtime, FlightKind::Foreground)
+                    }
+                },
+            }
+        };
+        // The flight is bounded by the retry deadline; this only guards
+        // against a fetcher that ignores cancellation.
+        let limit = self.retry.deadline + self.request_timeout + Duration::from_secs(1);
+        match tokio::time::timeout(limit, receiver.wait_for(Option::is_some)).await {
+            Err(_) => Err(TokenCacheError::DeadlineExceeded {
+                attempts: 0,
+                last: None,
+            }),
+            Ok(Err(_)) => Err(TokenCacheError::Abandoned),
+            Ok(Ok(result)) => result.clone().unwrap_or(Err(TokenCacheError::Abandoned)),
+        }
+    }
+
+    fn record_outcome(&self, entry: &Entry, result: &FlightResult, kind: FlightKind) {
+        match result {
+            Ok(token) => {
+                entry
+                    .token
+                    .store(Some(Arc::new(TokenShards::new(token, self.shards))));
+                entry.failed_refreshes.store(0, Ordering::Relaxed);
+                entry.refresh_blocked_until.store(0, Ordering::Release);
+                if kind == FlightKind::Background {
+                    self.background_refreshes.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(scopes = %entry.scopes, "token refreshed in background");
+                }
+            }
+            Err(error) => {
+                let failures = entry
+                    .failed_refreshes
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_add(1);
+                let retry_after = error.last_attempt().retry_after();
+                let backoff = self.retry.backoff(failures, retry_after, fastrand::f64());
+                let now = self.clock.now();
+                entry
+                    .refresh_blocked_until
+                    .store(self.nanos_since_origin(now + backoff), Ordering::Release);
+                if let Some(wait) = retry_after {
+                    entry.slot().rate_limited_until = Some(now + wait);
+                }
+                let still_usable = entry
+                    .token
+                    .load()
+                    .as_ref()
+                    .is_some_and(|t| now < t.times().usable_until);
+                tracing::warn!(
+                    scopes = %entry.scopes,
+                    error = %error,
+                    cause = %error.last_attempt(),
+                    serving_cached_token = still_usable,
+                    next_refresh_in_ms = backoff.as_millis() as u64,
+                    "token request failed"
+                );
+            }
+        }
+    }
+
+    /// One token request: attempts with backoff until success, a
+    /// non-retryable error, `max_attempts` or the deadline.
+    async fn fetch_with_retry(&self, entry: &Entry) -> Result<AccessToken, TokenCacheError> {
+        let deadline = tokio::time::Instant::now() + self.retry.deadline;
+        let rate_limited_until = entry.slot().rate_limited_until;
+        if let Some(until) = rate_limited_until {
+            let wait = until.saturating_duration_since(self.clock.now());
+            if !wait.is_zero() {
+                if tokio::time::Instant::now() + wait >= deadline {
+                    tracing::warn!(
+                        wait_ms = wait.as_millis() as u64,
+                        "token endpoint asked to wait past the deadline: not sending"
+                    );
+                    return Err(TokenCacheError::RateLimited {
+                        retry_after: Some(wait),
+                    });
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let mut last: Option<TokenCacheError> = None;
+        let mut attempt: u32 = 0;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(TokenCacheError::DeadlineExceeded {
+                    attempts: attempt,
+                    last: last.map(Box::new),
+                });
+            }
+            attempt += 1;
+            let issued_at = self.clock.now();
+            self.token_requests.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(
+                remaining.min(self.request_timeout),
+                self.fetcher.fetch(&entry.scopes),
+            )
+            .await
+            .unwrap_or(Err(TokenCacheError::Timeout));
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let error = match outcome {
+                Ok(fetched) => {
+                    tracing::info!(
+                        scopes = %entry.scopes,
+                        attempt,
+                        latency_ms,
+                        outcome = "ok",
+                        expires_in_s = fetched.expires_in.as_secs(),
+                        "token requested"
+                    );
+                    let times = TokenTimes::new(
+                        issued_at,
+                        fetched.expires_in,
+                        self.refresh_ratio,
+                        self.hard_margin,
+                    );
+                    return Ok(AccessToken::new(fetched.access_token, times));
+                }
+                Err(error) => error,
+            };
+            self.failed_token_requests.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                scopes = %entry.scopes,
+                attempt,
+                latency_ms,
+                outcome = error.label(),
+                error = %error,
+                "token requested"
+            );
+            if !error.is_retryable() {
+                return Err(error);
+            }
+            if attempt >= self.retry.max_attempts {
+                return Err(TokenCacheError::RetriesExhausted {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            let delay = self
+                .retry
+                .backoff(attempt, error.retry_after(), fastrand::f64());
+            if tokio::time::Instant::now() + delay >= deadline {
+                return Err(TokenCacheError::DeadlineExceeded {
+                    attempts: attempt,
+                    last: Some(Box::new(error)),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            last = Some(error);
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! Configuration: from code ([`Config::new`] plus field assignment) or from the
+//! environment ([`Config::from_env`], [`Config::from_lookup`]).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::error::TokenCacheError;
+use crate::secret::ClientSecret;
+
+/// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// `Authorization: Basic base64(urlencode(client_id):urlencode(secret))` (Cognito's default).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    RequestBody,
+}
+
+/// Retries of one token request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Requests sent at most per token request (>= 1).
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt.
+    pub initial_backoff: Duration,
+    /// Backoff cap (a `Retry-After` may ask for more and is honoured).
+    pub max_backoff: Duration,
+    /// Overall deadline for a token request, all attempts and waits included:
+    /// a caller without a usable token gets an answer within it.
+    pub deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based): exponential
+    /// backoff `initial * 2^(attempt-1)` capped at `max_backoff`, with "equal
+    /// jitter" (half fixed, half `jitter` in `[0, 1)`), and never less than the
+    /// endpoint's `Retry-After`.
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.max_backoff);
+        let half = exp / 2;
+        let jittered = half + half.mul_f64(jitter.clamp(0.0, 1.0));
+        retry_after.map_or(jittered, |ra| ra.max(jittered))
+    }
+}
+
+/// Token cache configuration. Build with [`Config::new`] and adjust fields,
+/// or read it with [`Config::from_env`]. Checked by [`Config::validate`] when
+/// the cache is built.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The token endpoint, e.g. `https://<domain>.auth.<region>.amazoncognito.com/oauth2/token`.
+    /// Plain `http` only for loopback hosts unless `allow_insecure_http`.
+    pub token_url: Url,
+    /// The app client id.
+    pub client_id: String,
+    /// The app client secret.
+    pub client_secret: ClientSecret,
+    /// How the client authenticates.
+    pub client_auth: ClientAuth,
+    /// Fraction of the lifetime after which a token is refreshed in the
+    /// background, in `(0, 1]`. Default 0.8.
+    pub refresh_ratio: f64,
+    /// Before `exp`, a token stops being handed out this long ahead. Default 30 s.
+    pub hard_margin: Duration,
+    /// TCP/TLS connect timeout. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Timeout of one token request, response body included. Default 5 s.
+    pub request_timeout: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Allow `http://` to a non-loopback host (the secret then travels in clear).
+    pub allow_insecure_http: bool,
+}
+
+/// Environment variable names read by [`Config::from_lookup`].
+pub mod env {
+    /// Token endpoint URL (required).
+    pub const TOKEN_URL: &str = "TOKEN_URL";
+    /// App client id (required).
+    pub const CLIENT_ID: &str = "CLIENT_ID";
+    /// App client secret (required).
+    pub const CLIENT_SECRET: &str = "CLIENT_SECRET";
+    /// `basic` (default) or `body`.
+    pub const CLIENT_AUTH: &str = "TOKEN_CLIENT_AUTH";
+    /// Refresh ratio, e.g. `0.8`.
+    pub const REFRESH_RATIO: &str = "TOKEN_REFRESH_RATIO";
+    /// Hard margin in seconds (decimal allowed).
+    pub const HARD_MARGIN: &str = "TOKEN_HARD_MARGIN_SECS";
+    /// Connect timeout in seconds.
+    pub const CONNECT_TIMEOUT: &str = "TOKEN_CONNECT_TIMEOUT_SECS";
+    /// Request timeout in seconds.
+    pub const REQUEST_TIMEOUT: &str = "TOKEN_REQUEST_TIMEOUT_SECS";
+    /// Maximum attempts per token request.
+    pub const MAX_ATTEMPTS: &str = "TOKEN_RETRY_MAX_ATTEMPTS";
+    /// Initial backoff in seconds.
+    pub const INITIAL_BACKOFF: &str = "TOKEN_RETRY_INITIAL_BACKOFF_SECS";
+    /// Maximum backoff in seconds.
+    pub const MAX_BACKOFF: &str = "TOKEN_RETRY_MAX_BACKOFF_SECS";
+    /// Overall deadline in seconds.
+    pub const DEADLINE: &str = "TOKEN_RETRY_DEADLINE_SECS";
+    /// `true` to allow `http://` to non-loopback hosts.
+    pub const ALLOW_INSECURE_HTTP: &str = "TOKEN_ALLOW_INSECURE_HTTP";
+}
+
+impl Config {
+    /// A configuration with the defaults. The URL is parsed here; the rest is
+    /// checked by [`Config::validate`].
+    pub fn new(
+        token_url: &str,
+        client_id: impl Into<String>,
+        client_secret: impl Into<ClientSecret>,
+    ) -> Result<Self, TokenCacheError> {
+        let token_url = Url::parse(token_url)
+            .map_err(|e| TokenCacheError::config(env::TOKEN_URL, format!("not a URL: {e}")))?;
+        Ok(Self {
+            token_url,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            client_auth: ClientAuth::Basic,
+            refresh_ratio: 0.8,
+            hard_margin: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            allow_insecure_http: false,
+        })
+    }
+
+    /// Reads the process environment (see [`env`] for the names).
+    pub fn from_env() -> Result<Self, TokenCacheError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a closure). Required:
+    /// `TOKEN_URL`, `CLIENT_ID`, `CLIENT_SECRET`. Optional settings that are
+    /// unset or empty keep their defaults. The result is validated.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TokenCacheError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required =
+            |name: &str| get(name).ok_or_else(|| TokenCacheError::config(name, "is required"));
+        let secs = |name: &str| -> Result<Option<Duration>, TokenCacheError> {
+            get(name)
+                .map(|v| {
+                    v.parse::<f64>()
+                        .ok()
+                        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                        .ok_or_else(|| {
+                            TokenCacheError::config(
+                                name,
+                                format!("{v:?} is not a number of seconds"),
+                            )
+                        })
+                })
+                .transpose()
+        };
+
+        let mut config = Self::new(
+            &required(env::TOKEN_URL)?,
+            required(env::CLIENT_ID)?,
+            ClientSecret::new(required(env::CLIENT_SECRET)?),
+        )?;
+        if let Some(v) = get(env::CLIENT_AUTH) {
+            config.client_auth = match v.to_ascii_lowercase().as_str() {
+                "basic" => ClientAuth::Basic,
+                "body" | "post" | "client_secret_post" => ClientAuth::RequestBody,
+                _ => {
+                    return Err(TokenCacheError::config(
+                        env::CLIENT_AUTH,
+                        format!("{v:?}: expected basic or body"),
+                    ));
+                }
+            };
+        }
+        if let Some(v) = get(env::REFRESH_RATIO) {
+            config.refresh_ratio = v.parse().map_err(|_| {
+                TokenCacheError::config(env::REFRESH_RATIO, format!("{v:?} is not a number"))
+            })?;
+        }
+        if let Some(v) = get(env::MAX_ATTEMPTS) {
+            config.retry.max_attempts = v.parse().map_err(|_| {
+                TokenCacheError::config(env::MAX_ATTEMPTS, format!("{v:?} is not a whole number"))
+            })?;
+        }
+        if let Some(v) = get(env::ALLOW_INSECURE_HTTP) {
+            config.allow_insecure_http = match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(TokenCacheError::config(
+                        env::ALLOW_INSECURE_HTTP,
+                        format!("{v:?}: expected true or false"),
+                    ));
+                }
+            };
+        }
+        for (name, field) in [
+            (env::HARD_MARGIN, &mut config.hard_margin),
+            (env::CONNECT_TIMEOUT, &mut config.connect_timeout),
+            (env::REQUEST_TIMEOUT, &mut config.request_timeout),
+            (env::INITIAL_BACKOFF, &mut config.retry.initial_backoff),
+            (env::MAX_BACKOFF, &mut config.retry.max_backoff),
+            (env::DEADLINE, &mut config.retry.deadline),
+        ] {
+            if let Some(d) = secs(name)? {
+                *field = d;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every setting; the error names the setting.
+    pub fn validate(&self) -> Result<(), TokenCacheError> {
+        let url = &self.token_url;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_insecure_http || is_loopback(url) => {}
+            "http" => {
+                return Err(TokenCacheError::config(
+                    env::TOKEN_URL,
+                    "plain http is only allowed to a loopback host (the client secret would travel in clear); set TOKEN_ALLOW_INSECURE_HTTP=true to override",
+                ));
+            }
+            other => {
+                return Err(TokenCacheError::config(
+                    env::TOKEN_URL,
+                    format!("unsupported scheme {other:?}"),
+                ));
+            }
+        }
+        if url.host().is_none() {
+            return Err(TokenCacheError::config(env::TOKEN_URL, "has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(TokenCacheError::config(
+                env::TOKEN_URL,
+                "must not carry credentials",
+            ));
+        }
+        if self.client_id.is_empty() {
+            return Err(TokenCacheError::config(env::CLIENT_ID, "is empty"));
+        }
+        if self.client_secret.is_empty() {
+            return Err(TokenCacheError::config(env::CLIENT_SECRET, "is empty"));
+        }
+        if !(self.refresh_ratio > 0.0 && self.refresh_ratio <= 1.0) {
+            return Err(TokenCacheError::config(
+                env::REFRESH_RATIO,
+                "must be in (0, 1]",
+            ));
+        }
+        for (name, d) in [
+            (env::CONNECT_TIMEOUT, self.connect_timeout),
+            (env::REQUEST_TIMEOUT, self.request_timeout),
+            (env::DEADLINE, self.retry.deadline),
+        ] {
+            if d.is_zero() {
+                return Err(TokenCacheError::config(name, "must be greater than zero"));
+            }
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(TokenCacheError::config(
+                env::MAX_ATTEMPTS,
+                "must be at least 1",
+            ));
+        }
+        if self.retry.initial_backoff > self.retry.max_backoff {
+            return Err(TokenCacheError::config(
+                env::INITIAL_BACKOFF,
+                "must not exceed the maximum backoff",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        (
+            "TOKEN_URL",
+            "https://example.auth.eu-west-1.amazoncognito.com/oauth2/token",
+        ),
+        ("CLIENT_ID", "client-1"),
+        ("CLIENT_SECRET", "shh-very-secret"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut v = BASE.to_vec();
+        v.extend_from_slice(extra);
+        v
+    }
+
+    #[test]
+    fn required_settings_with_defaults() {
+        let c = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(c.client_id, "client-1");
+        assert_eq!(c.client_secret.expose(), "shh-very-secret");
+        assert_eq!(c.client_auth, ClientAuth::Basic);
+        assert_eq!(c.refresh_ratio, 0.8);
+        assert_eq!(c.hard_margin, Duration::from_secs(30));
+        assert_eq!(c.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn each_missing_required_setting_is_named() {
+        for missing in ["TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET"] {
+            let pairs: Vec<_> = BASE
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(
+                matches!(&err, TokenCacheError::Config { setting, .. } if setting == missing),
+                "{err}"
+            );
+            assert!(err.to_string().contains(missing));
+        }
+    }
+
+    #[test]
+    fn empty_required_setting_is_missing() {
+        let mut pairs = BASE.to_vec();
+        pairs[2] = ("CLIENT_SECRET", "  ");
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("CLIENT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn optional_settings_are_read() {
+        let c = Config::from_lookup(lookup(&with(&[
+            ("TOKEN_CLIENT_AUTH", "body"),
+            ("TOKEN_REFRESH_RATIO", "0.5"),
+            ("TOKEN_HARD_MARGIN_SECS", "10"),
+            ("TOKEN_REQUEST_TIMEOUT_SECS", "1.5"),
+            ("TOKEN_RETRY_MAX_ATTEMPTS", "2"),
+            ("TOKEN_RETRY_DEADLINE_SECS", "3"),
+        ])))
+        .unwrap();
+        assert_eq!(c.client_auth, ClientAuth::RequestBody);
+        assert_eq!(c.refresh_ratio, 0.5);
+        assert_eq!(c.hard_margin, Duration::from_secs(10));
+        assert_eq!(c.request_timeout, Duration::from_millis(1500));
+        assert_eq!(c.retry.max_attempts, 2);
+        assert_eq!(c.retry.deadline, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (name, value) in [
+            ("TOKEN_URL", "not a url"),
+            ("TOKEN_URL", "ftp://example.com/token"),
+            ("TOKEN_URL", "http://example.com/oauth2/token"),
+            ("TOKEN_URL", "https://user:pw@example.com/oauth2/token"),
+            ("TOKEN_CLIENT_AUTH", "digest"),
+            ("TOKEN_REFRESH_RATIO", "0"),
+            ("TOKEN_REFRESH_RATIO", "1.5"),
+            ("TOKEN_REFRESH_RATIO", "most"),
+            ("TOKEN_HARD_MARGIN_SECS", "-1"),
+            ("TOKEN_REQUEST_TIMEOUT_SECS", "0"),
+            ("TOKEN_RETRY_MAX_ATTEMPTS", "0"),
+            ("TOKEN_RETRY_DEADLINE_SECS", "soon"),
+            ("TOKEN_ALLOW_INSECURE_HTTP", "maybe"),
+        ] {
+            let mut pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != name).collect();
+            pairs.push((name, value));
+            let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(
+                matches!(&err, TokenCacheError::Config { setting, .. } if setting == name),
+                "{name}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:8080/oauth2/token",
+            "http://localhost/token",
+            "http://[::1]:9/t",
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs[0] = ("TOKEN_URL", url);
+            assert!(Config::from_lookup(lookup(&pairs)).is_ok(), "{url}");
+        }
+        let mut pairs = BASE.to_vec();
+        pairs[0] = ("TOKEN_URL", "http://cognito.internal/oauth2/token");
+        pairs.push(("TOKEN_ALLOW_INSECURE_HTTP", "true"));
+        assert!(Config::from_lookup(lookup(&pairs)).is_ok());
+    }
+
+    #[test]
+    fn config_debug_does_not_show_the_secret() {
+        let c = Config::from_lookup(lookup(&BASE)).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("shh-very-secret"), "{debug}");
+        assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn backoff_doubles_with_equal_jitter_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            deadline: Duration::from_secs(10),
+        };
+        assert_eq!(p.backoff(1, None, 0.0), Duration::from_millis(50));
+        assert_eq!(p.backoff(1, None, 1.0), Duration::from_millis(100));
+        assert_eq!(p.backoff(2, None, 0.0), Duration::from_millis(100));
+        assert_eq!(p.backoff(3, None, 0.5), Duration::from_millis(300));
+        assert_eq!(p.backoff(10, None, 1.0), Duration::from_secs(1));
+        assert_eq!(p.backoff(40, None, 0.0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn backoff_never_shorter_than_retry_after() {
+        let p = RetryPolicy::default();
+        assert_eq!(
+            p.backoff(1, Some(Duration::from_secs(7)), 1.0),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            p.backoff(6, Some(Duration::from_millis(1)), 0.0),
+            Duration::from_millis(2500)
+        );
+    }
+}
