@@ -1,0 +1,15 @@
+//! The local stack's view of the deployed system.
+//!
+//! `template.yaml` (AWS SAM) is the one description of what `sam deploy` creates: the
+//! Cognito user pool, resource server and scopes, the app clients, the REST API's routes
+//! and the Lambda authorizer with its `ROUTE_SCOPES`. [`template::Template::load`] reads
+//! it into a typed [`template::StackModel`] that
+//!
+//! - `tests/template_consistency.rs` checks offline (every route has its scopes, every
+//!   scope exists, each client can ask for exactly what it should), and
+//! - a local stack (a local token issuer standing in for Cognito and a local gateway
+//!   standing in for API Gateway) reads to mirror the deployed configuration.
+
+pub mod template;
+
+pub use template::{StackModel, Template, TemplateError};

@@ -1,0 +1,698 @@
+//! template.yaml is consistent: the routes API Gateway serves, the scopes the authorizer
+//! requires for them (`ROUTE_SCOPES`), the scopes the resource server defines and the
+//! scopes each app client may ask for all agree, and the authorizer is wired as the
+//! design requires.
+//!
+//! Every rule is a [`Violation`]; `the_template_is_consistent` runs them all on the real
+//! template. Each `*_fires` test edits one line of the real template text and shows that
+//! its rule, and only a rule about that edit, reports it, so no rule can silently pass.
+
+use std::collections::BTreeSet;
+
+use local_stack::template::{
+    Expr, PayloadType, RouteAuth, RouteKey, RouteTarget, StackModel, Template, TemplateError,
+};
+
+/// The app client that may read and create but never delete (seed 002).
+const SERVICE_CLIENT: &str = "ServiceClient";
+/// The app client that may only read.
+const READ_ONLY_CLIENT: &str = "ReadOnlyClient";
+const DELETE_SCOPE: &str = "weather-api/delete";
+const OUTPUTS: [&str; 5] = [
+    "ApiUrl",
+    "TokenUrl",
+    "UserPoolId",
+    "ServiceClientId",
+    "ReadOnlyClientId",
+];
+
+/// One way the template can be inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Violation {
+    /// An API route the authorizer has no `ROUTE_SCOPES` entry for (it would deny it).
+    RouteWithoutScopes(RouteKey),
+    /// A `ROUTE_SCOPES` entry for a route the API does not have.
+    ScopesWithoutRoute(RouteKey),
+    /// A `ROUTE_SCOPES` entry with no scope at all.
+    EmptyScopes(RouteKey),
+    /// A function route reachable without the Lambda authorizer.
+    RouteNotAuthorized(RouteKey),
+    /// A scope named somewhere that no resource server defines.
+    UndefinedScope { scope: String, named_by: String },
+    /// A client may ask for other scopes than it should.
+    ClientScopes {
+        client: &'static str,
+        expected: BTreeSet<String>,
+        found: BTreeSet<String>,
+    },
+    /// The service client may ask for `weather-api/delete` (seed 002 says it must not).
+    ServiceClientMayDelete,
+    /// A required client is absent.
+    MissingClient(&'static str),
+    /// A client is not a confidential client_credentials client of the resource server.
+    NotClientCredentials { client: String, problem: String },
+    /// The authorizer does not accept tokens of every client (or accepts foreign ones).
+    AppClientIds {
+        expected: BTreeSet<String>,
+        found: BTreeSet<String>,
+    },
+    /// `USER_POOL_ID` is not the template's user pool.
+    UserPoolId(Expr),
+    /// A CORS preflight goes through the authorizer (browsers send no token on it).
+    PreflightAuthorized(RouteKey),
+    /// No CORS preflight at all.
+    NoPreflight,
+    /// The policy cache TTL is not 300 seconds.
+    ReauthorizeEvery(Option<u32>),
+    /// The authorizer does not read the `Authorization` header of a TOKEN request.
+    AuthorizerIdentity {
+        payload: PayloadType,
+        header: String,
+    },
+    /// A Gateway Response lacks what clients rely on.
+    GatewayResponse { kind: &'static str, problem: String },
+    /// A function builds another binary than the one it runs.
+    Binary {
+        function: String,
+        expected: &'static str,
+        found: Option<String>,
+    },
+    /// No user pool domain, so no `/oauth2/token`.
+    NoTokenEndpoint,
+    /// A required output is absent.
+    MissingOutput(&'static str),
+}
+
+fn check(model: &StackModel) -> Vec<Violation> {
+    let mut found = Vec::new();
+    check_routes(model, &mut found);
+    check_scopes_defined(model, &mut found);
+    check_clients(model, &mut found);
+    check_authorizer(model, &mut found);
+    check_gateway_responses(model, &mut found);
+    check_binaries(model, &mut found);
+    if model.domain.is_none() {
+        found.push(Violation::NoTokenEndpoint);
+    }
+    for output in OUTPUTS {
+        if !model.outputs.contains(output) {
+            found.push(Violation::MissingOutput(output));
+        }
+    }
+    found
+}
+
+fn check_routes(model: &StackModel, found: &mut Vec<Violation>) {
+    let table = &model.authorizer.route_scopes;
+    let routes: BTreeSet<&RouteKey> = model.function_routes().map(|r| &r.key).collect();
+    for route in model.function_routes() {
+        if table.get(&route.key).is_none() {
+            found.push(Violation::RouteWithoutScopes(route.key.clone()));
+        }
+        if !matches!(&route.auth, RouteAuth::Authorizer(name)
+            if model.api.authorizers[name].function == model.authorizer.function)
+        {
+            found.push(Violation::RouteNotAuthorized(route.key.clone()));
+        }
+    }
+    for (key, scopes) in &table.0 {
+        if !routes.contains(key) {
+            found.push(Violation::ScopesWithoutRoute(key.clone()));
+        }
+        if scopes.is_empty() {
+            found.push(Violation::EmptyScopes(key.clone()));
+        }
+    }
+    let mut preflights = 0;
+    for route in model.routes.iter().filter(|r| r.key.method == "OPTIONS") {
+        preflights += 1;
+        if route.auth != RouteAuth::None {
+            found.push(Violation::PreflightAuthorized(route.key.clone()));
+        }
+    }
+    if preflights == 0 {
+        found.push(Violation::NoPreflight);
+    }
+}
+
+fn check_scopes_defined(model: &StackModel, found: &mut Vec<Violation>) {
+    let defined = model.defined_scopes();
+    for (key, scopes) in &model.authorizer.route_scopes.0 {
+        for scope in scopes.iter().filter(|s| !defined.contains(*s)) {
+            found.push(Violation::UndefinedScope {
+                scope: scope.clone(),
+                named_by: format!("ROUTE_SCOPES {key}"),
+            });
+        }
+    }
+    for client in model.clients.values() {
+        for scope in client
+            .allowed_scopes
+            .iter()
+            .filter(|s| !defined.contains(*s))
+        {
+            found.push(Violation::UndefinedScope {
+                scope: scope.clone(),
+                named_by: format!("client {}", client.logical_id),
+            });
+        }
+    }
+}
+
+fn scopes(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn check_clients(model: &StackModel, found: &mut Vec<Violation>) {
+    let expectations = [
+        (
+            SERVICE_CLIENT,
+            scopes(&["weather-api/get", "weather-api/post"]),
+        ),
+        (READ_ONLY_CLIENT, scopes(&["weather-api/get"])),
+    ];
+    for (name, expected) in expectations {
+        match model.client(name) {
+            None => found.push(Violation::MissingClient(name)),
+            Some(client) if client.allowed_scopes != expected => {
+                found.push(Violation::ClientScopes {
+                    client: name,
+                    expected,
+                    found: client.allowed_scopes.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    if model
+        .client(SERVICE_CLIENT)
+        .is_some_and(|c| c.allowed_scopes.contains(DELETE_SCOPE))
+    {
+        found.push(Violation::ServiceClientMayDelete);
+    }
+
+    let servers: BTreeSet<&str> = model
+        .resource_servers
+        .iter()
+        .map(|s| s.logical_id.as_str())
+        .collect();
+    let pool = Expr::Ref(model.user_pool.logical_id.clone());
+    for client in model.clients.values() {
+        let mut problems = Vec::new();
+        if client.oauth_flows != scopes(&["client_credentials"]) {
+            problems.push(format!("flows {:?}", client.oauth_flows));
+        }
+        if !client.oauth_flows_enabled {
+            problems.push("AllowedOAuthFlowsUserPoolClient is not true".to_owned());
+        }
+        if !client.generate_secret {
+            problems.push("no client secret".to_owned());
+        }
+        if client.identity_providers != scopes(&["COGNITO"]) {
+            problems.push(format!(
+                "identity providers {:?}",
+                client.identity_providers
+            ));
+        }
+        if client.user_pool != pool {
+            problems.push(format!("user pool {:?}", client.user_pool));
+        }
+        if !servers.iter().all(|s| client.depends_on.contains(*s)) {
+            problems.push("does not depend on the resource server".to_owned());
+        }
+        if model.access_token_validity_seconds(client).is_none() {
+            problems.push("access token validity does not resolve".to_owned());
+        }
+        for problem in problems {
+            found.push(Violation::NotClientCredentials {
+                client: client.logical_id.clone(),
+                problem,
+            });
+        }
+    }
+}
+
+fn check_authorizer(model: &StackModel, found: &mut Vec<Violation>) {
+    let settings = &model.authorizer;
+    let expected: BTreeSet<String> = model.clients.keys().cloned().collect();
+    let ids: BTreeSet<String> = settings
+        .app_client_ids
+        .refs()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if ids != expected {
+        found.push(Violation::AppClientIds {
+            expected,
+            found: ids,
+        });
+    }
+    if settings.user_pool_id.as_ref_name() != Some(model.user_pool.logical_id.as_str()) {
+        found.push(Violation::UserPoolId(settings.user_pool_id.clone()));
+    }
+    for authorizer in model.api.authorizers.values() {
+        if authorizer.reauthorize_every != Some(300) {
+            found.push(Violation::ReauthorizeEvery(authorizer.reauthorize_every));
+        }
+        if authorizer.payload != PayloadType::Token || authorizer.identity_header != "Authorization"
+        {
+            found.push(Violation::AuthorizerIdentity {
+                payload: authorizer.payload,
+                header: authorizer.identity_header.clone(),
+            });
+        }
+    }
+}
+
+fn check_gateway_responses(model: &StackModel, found: &mut Vec<Violation>) {
+    let expectations: [(&'static str, u16, Option<&str>); 2] = [
+        ("UNAUTHORIZED", 401, None),
+        ("ACCESS_DENIED", 403, Some("error=\"insufficient_scope\"")),
+    ];
+    for (kind, status, must_contain) in expectations {
+        let mut problem = |p: String| found.push(Violation::GatewayResponse { kind, problem: p });
+        let Some(response) = model.api.gateway_responses.get(kind) else {
+            problem("absent".to_owned());
+            continue;
+        };
+        if response.status_code != Some(status) {
+            problem(format!("status {:?}, not {status}", response.status_code));
+        }
+        match response.headers.get("WWW-Authenticate") {
+            Some(v) if v.starts_with("Bearer") && must_contain.is_none_or(|m| v.contains(m)) => {}
+            other => problem(format!("WWW-Authenticate {other:?}")),
+        }
+        if !response.headers.contains_key("Access-Control-Allow-Origin") {
+            problem("no Access-Control-Allow-Origin".to_owned());
+        }
+        if !response.templates.contains_key("application/json") {
+            problem("no application/json body".to_owned());
+        }
+    }
+}
+
+fn check_binaries(model: &StackModel, found: &mut Vec<Violation>) {
+    let mut expect = |function: &str, expected: &'static str| {
+        let binary = model.functions.get(function).and_then(|f| f.binary.clone());
+        if binary.as_deref() != Some(expected) {
+            found.push(Violation::Binary {
+                function: function.to_owned(),
+                expected,
+                found: binary,
+            });
+        }
+    };
+    expect(&model.authorizer.function, "authorizer");
+    let api_functions: BTreeSet<&str> = model
+        .routes
+        .iter()
+        .filter_map(|r| match &r.target {
+            RouteTarget::Function { function, .. } => Some(function.as_str()),
+            RouteTarget::CorsPreflight => None,
+        })
+        .collect();
+    for function in api_functions {
+        expect(function, "weather-api");
+    }
+}
+
+// -------------------------------------------------------------------------------------
+
+fn real_text() -> String {
+    let path = Template::workspace_path();
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn real() -> StackModel {
+    Template::load(Template::workspace_path()).expect("template.yaml models")
+}
+
+/// The real template with one snippet (which must occur exactly once) replaced.
+fn mutated(from: &str, to: &str) -> StackModel {
+    let text = real_text();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "snippet must occur exactly once in template.yaml: {from:?}"
+    );
+    Template::parse(&text.replacen(from, to, 1)).expect("mutated template still models")
+}
+
+fn key(s: &str) -> RouteKey {
+    s.parse().expect("route key")
+}
+
+#[test]
+fn the_template_is_consistent() {
+    assert_eq!(check(&real()), Vec::<Violation>::new());
+}
+
+#[test]
+fn model_mirrors_the_deployed_configuration() {
+    let m = real();
+    let server = &m.resource_servers[..];
+    assert_eq!(server.len(), 1);
+    assert_eq!(server[0].identifier, "weather-api");
+    assert_eq!(
+        server[0].full_scopes(),
+        scopes(&["weather-api/get", "weather-api/post", "weather-api/delete"])
+    );
+    assert!(server[0].scopes.iter().all(|s| !s.description.is_empty()));
+
+    let function_routes: BTreeSet<String> =
+        m.function_routes().map(|r| r.key.to_string()).collect();
+    assert_eq!(
+        function_routes,
+        scopes(&[
+            "GET /events",
+            "POST /events",
+            "GET /events/{id}",
+            "DELETE /events/{id}"
+        ])
+    );
+    let preflights: BTreeSet<String> = m.preflight_routes().map(|r| r.key.to_string()).collect();
+    assert_eq!(
+        preflights,
+        scopes(&["OPTIONS /events", "OPTIONS /events/{id}"])
+    );
+    assert_eq!(
+        m.authorizer.route_scopes.get(&key("DELETE /events/{id}")),
+        Some(&scopes(&[DELETE_SCOPE]))
+    );
+
+    let authorizer = &m.api.authorizers[m.api.default_authorizer.as_deref().unwrap()];
+    assert_eq!(authorizer.function, "AuthorizerFunction");
+    assert_eq!(authorizer.payload, PayloadType::Token);
+
+    // Token validity resolves through the parameter's default: 60 minutes.
+    let service = m.client(SERVICE_CLIENT).unwrap();
+    assert_eq!(m.access_token_validity_seconds(service), Some(3600));
+    assert_eq!(m.user_pool.logical_id, "UserPool");
+    assert_eq!(
+        m.domain.as_ref().map(|d| &d.domain),
+        Some(&Expr::Ref("DomainPrefix".into()))
+    );
+    assert_eq!(
+        m.authorizer.insufficient_scope,
+        Some(Expr::Ref("InsufficientScope".into()))
+    );
+    let cors = m.api.cors.as_ref().unwrap();
+    assert_eq!(cors.allow_origin, "*");
+    assert!(
+        cors.allow_headers
+            .as_deref()
+            .unwrap()
+            .contains("Authorization")
+    );
+}
+
+// Each rule fires. ------------------------------------------------------------------
+
+#[test]
+fn route_without_scopes_and_scopes_without_route_fire() {
+    let m = mutated(
+        "            Method: DELETE\n            Path: /events/{id}",
+        "            Method: PUT\n            Path: /events/{id}",
+    );
+    let v = check(&m);
+    assert!(
+        v.contains(&Violation::RouteWithoutScopes(key("PUT /events/{id}"))),
+        "{v:?}"
+    );
+    assert!(
+        v.contains(&Violation::ScopesWithoutRoute(key("DELETE /events/{id}"))),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn empty_scope_list_fires() {
+    let m = mutated(
+        r#""GET /events": ["weather-api/get"]"#,
+        r#""GET /events": []"#,
+    );
+    assert_eq!(check(&m), vec![Violation::EmptyScopes(key("GET /events"))]);
+}
+
+#[test]
+fn public_route_fires() {
+    let m = mutated(
+        "            Method: GET\n            Path: /events\n",
+        "            Method: GET\n            Path: /events\n            Auth:\n              Authorizer: NONE\n",
+    );
+    assert_eq!(
+        check(&m),
+        vec![Violation::RouteNotAuthorized(key("GET /events"))]
+    );
+}
+
+#[test]
+fn undefined_scope_in_route_scopes_fires() {
+    let m = mutated(
+        r#""POST /events": ["weather-api/post"]"#,
+        r#""POST /events": ["weather-api/put"]"#,
+    );
+    assert_eq!(
+        check(&m),
+        vec![Violation::UndefinedScope {
+            scope: "weather-api/put".into(),
+            named_by: "ROUTE_SCOPES POST /events".into(),
+        }]
+    );
+}
+
+#[test]
+fn undefined_scope_in_client_fires() {
+    let m = mutated(
+        "      AllowedOAuthScopes:\n        - weather-api/get\n      SupportedIdentityProviders",
+        "      AllowedOAuthScopes:\n        - weather-api/read\n      SupportedIdentityProviders",
+    );
+    let v = check(&m);
+    assert!(
+        v.contains(&Violation::UndefinedScope {
+            scope: "weather-api/read".into(),
+            named_by: "client ReadOnlyClient".into(),
+        }),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn scope_removed_from_resource_server_fires_for_routes_and_clients() {
+    let m = mutated("        - ScopeName: get\n", "        - ScopeName: read\n");
+    let v = check(&m);
+    for named_by in [
+        "ROUTE_SCOPES GET /events",
+        "ROUTE_SCOPES GET /events/{id}",
+        "client ServiceClient",
+        "client ReadOnlyClient",
+    ] {
+        assert!(
+            v.contains(&Violation::UndefinedScope {
+                scope: "weather-api/get".into(),
+                named_by: named_by.into(),
+            }),
+            "{named_by}: {v:?}"
+        );
+    }
+}
+
+#[test]
+fn service_client_allowed_delete_fires() {
+    let m = mutated(
+        "        - weather-api/post\n",
+        "        - weather-api/post\n        - weather-api/delete\n",
+    );
+    let v = check(&m);
+    assert!(v.contains(&Violation::ServiceClientMayDelete), "{v:?}");
+    assert!(
+        v.iter().any(|x| matches!(
+            x,
+            Violation::ClientScopes {
+                client: SERVICE_CLIENT,
+                ..
+            }
+        )),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn read_only_client_allowed_more_than_get_fires() {
+    let m = mutated(
+        "      AllowedOAuthScopes:\n        - weather-api/get\n      SupportedIdentityProviders",
+        "      AllowedOAuthScopes:\n        - weather-api/get\n        - weather-api/post\n      SupportedIdentityProviders",
+    );
+    assert_eq!(
+        check(&m),
+        vec![Violation::ClientScopes {
+            client: READ_ONLY_CLIENT,
+            expected: scopes(&["weather-api/get"]),
+            found: scopes(&["weather-api/get", "weather-api/post"]),
+        }]
+    );
+}
+
+#[test]
+fn missing_client_fires() {
+    let m = mutated("  ReadOnlyClient:\n", "  ReaderClient:\n");
+    let v = check(&m);
+    assert!(
+        v.contains(&Violation::MissingClient(READ_ONLY_CLIENT)),
+        "{v:?}"
+    );
+    // The authorizer's APP_CLIENT_IDS still names the old one.
+    assert!(
+        v.iter()
+            .any(|x| matches!(x, Violation::AppClientIds { .. })),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn client_without_client_credentials_fires() {
+    let m = mutated(
+        "-service\n      GenerateSecret: true\n      AllowedOAuthFlowsUserPoolClient: true\n      AllowedOAuthFlows: [client_credentials]",
+        "-service\n      GenerateSecret: false\n      AllowedOAuthFlowsUserPoolClient: true\n      AllowedOAuthFlows: [code]",
+    );
+    let v = check(&m);
+    let problems: Vec<&str> = v
+        .iter()
+        .filter_map(|x| match x {
+            Violation::NotClientCredentials { client, problem } if client == SERVICE_CLIENT => {
+                Some(problem.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(problems.len(), 2, "{v:?}");
+    assert!(problems.iter().any(|p| p.contains("flows")), "{v:?}");
+    assert!(problems.contains(&"no client secret"), "{v:?}");
+}
+
+#[test]
+fn app_client_ids_missing_a_client_fires() {
+    let m = mutated(
+        r#"APP_CLIENT_IDS: !Join [",", [!Ref ServiceClient, !Ref ReadOnlyClient]]"#,
+        "APP_CLIENT_IDS: !Ref ServiceClient",
+    );
+    assert_eq!(
+        check(&m),
+        vec![Violation::AppClientIds {
+            expected: scopes(&[READ_ONLY_CLIENT, SERVICE_CLIENT]),
+            found: scopes(&[SERVICE_CLIENT]),
+        }]
+    );
+}
+
+#[test]
+fn user_pool_id_not_the_pool_fires() {
+    let m = mutated("USER_POOL_ID: !Ref UserPool", "USER_POOL_ID: eu-west-1_abc");
+    assert_eq!(
+        check(&m),
+        vec![Violation::UserPoolId(Expr::Literal("eu-west-1_abc".into()))]
+    );
+}
+
+#[test]
+fn authorized_preflight_fires() {
+    let m = mutated(
+        "AddDefaultAuthorizerToCorsPreflight: false",
+        "AddDefaultAuthorizerToCorsPreflight: true",
+    );
+    assert_eq!(
+        check(&m),
+        vec![
+            Violation::PreflightAuthorized(key("OPTIONS /events")),
+            Violation::PreflightAuthorized(key("OPTIONS /events/{id}")),
+        ]
+    );
+}
+
+#[test]
+fn preflight_authorized_by_sam_default_fires() {
+    // Without the setting SAM puts the default authorizer on OPTIONS too.
+    let m = mutated("        AddDefaultAuthorizerToCorsPreflight: false\n", "");
+    assert_eq!(check(&m).len(), 2);
+    assert!(m.preflight_routes().all(|r| r.auth != RouteAuth::None));
+}
+
+#[test]
+fn reauthorize_every_fires() {
+    let m = mutated("ReauthorizeEvery: 300", "ReauthorizeEvery: 0");
+    assert_eq!(check(&m), vec![Violation::ReauthorizeEvery(Some(0))]);
+    let m = mutated("              ReauthorizeEvery: 300\n", "");
+    assert_eq!(check(&m), vec![Violation::ReauthorizeEvery(None)]);
+}
+
+#[test]
+fn authorizer_identity_fires() {
+    let m = mutated("Header: Authorization", "Header: X-Token");
+    assert_eq!(
+        check(&m),
+        vec![Violation::AuthorizerIdentity {
+            payload: PayloadType::Token,
+            header: "X-Token".into(),
+        }]
+    );
+}
+
+#[test]
+fn gateway_response_without_insufficient_scope_fires() {
+    let m = mutated(r#", error=\"insufficient_scope\""#, "");
+    let v = check(&m);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        matches!(&v[0], Violation::GatewayResponse { kind: "ACCESS_DENIED", problem } if problem.contains("WWW-Authenticate")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn gateway_response_status_fires() {
+    let m = mutated(r#"StatusCode: "401""#, r#"StatusCode: "403""#);
+    let v = check(&m);
+    assert!(
+        matches!(&v[..], [Violation::GatewayResponse { kind: "UNAUTHORIZED", problem }] if problem.contains("status")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn wrong_binary_fires() {
+    let m = mutated("Binary: authorizer", "Binary: authoriser");
+    assert_eq!(
+        check(&m),
+        vec![Violation::Binary {
+            function: "AuthorizerFunction".into(),
+            expected: "authorizer",
+            found: Some("authoriser".into()),
+        }]
+    );
+}
+
+#[test]
+fn missing_output_fires() {
+    let m = mutated("  TokenUrl:\n", "  TokenEndpoint:\n");
+    assert_eq!(check(&m), vec![Violation::MissingOutput("TokenUrl")]);
+}
+
+#[test]
+fn malformed_route_scopes_is_an_error_not_a_pass() {
+    let text = real_text().replacen(
+        r#""GET /events": ["weather-api/get"],"#,
+        r#""GET /events": "weather-api/get","#,
+        1,
+    );
+    assert!(matches!(
+        Template::parse(&text),
+        Err(TemplateError::RouteScopes { .. })
+    ));
+}
+
+#[test]
+fn route_on_the_implicit_api_is_an_error() {
+    let text = real_text().replacen("            RestApiId: !Ref WeatherApi\n", "", 1);
+    let err = Template::parse(&text).unwrap_err();
+    assert!(err.to_string().contains("RestApiId"), "{err}");
+}
