@@ -49,6 +49,20 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    let fresh_tokens: Vec<String> = fresh.iter().map(|e| match e { AuthorizerEvent::Token(t) => t.authorization_token.clone().unwrap()[7..].to_string(), _ => unreachable!() }).collect();
+    group.bench_function("probe_parse_only", |b| {
+        b.iter(|| {
+            i = (i + 1) % fresh.len();
+            authorizer::token::UnverifiedToken::parse(black_box(&fresh_tokens[i])).is_ok()
+        })
+    });
+    let no_cache: Authorizer<_> = authorizer_at(NOW, &[("TOKEN_CACHE_SIZE", "0")]);
+    group.bench_function("probe_first_seen_no_cache", |b| {
+        b.iter(|| {
+            i = (i + 1) % fresh.len();
+            rt.block_on(no_cache.handle(black_box(&fresh[i]))).result.is_ok()
+        })
+    });
     let repeated_event = token_event(&format!("Bearer {token}"), "GET", "/events");
     let repeated = authorizer_at(NOW, &[]);
     group.bench_function("c_decision_repeated_token", |b| {
