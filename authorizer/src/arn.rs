@@ -23,25 +23,44 @@ impl MethodArn {
     /// Parses a method ARN.
     pub fn parse(arn: &str) -> Result<Self, ArnError> {
         let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("execute-api"), Some(region), Some(account), Some(rest)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some("execute-api"),
+            Some(region),
+            Some(account),
+            Some(rest),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
-            return Err(ArnError("expected arn:PARTITION:execute-api:REGION:ACCOUNT:..."));
+        )
+        else {
+            return Err(ArnError(
+                "expected arn:PARTITION:execute-api:REGION:ACCOUNT:...",
+            ));
         };
         let mut fields = rest.splitn(4, '/');
-        let (Some(api_id), Some(stage), Some(method)) = (fields.next(), fields.next(), fields.next()) else {
+        let (Some(api_id), Some(stage), Some(method)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             return Err(ArnError("expected API_ID/STAGE/METHOD/PATH"));
         };
-        if [partition, region, account, api_id, stage, method].iter().any(|f| f.is_empty() || f.contains(['*', '?'])) {
+        if [partition, region, account, api_id, stage, method]
+            .iter()
+            .any(|f| f.is_empty() || f.contains(['*', '?']))
+        {
             return Err(ArnError("empty or wildcard field"));
         }
         let prefix_end = arn.len() - rest.len() + api_id.len() + 1 + stage.len() + 1;
-        Ok(Self { arn: arn.to_owned(), prefix_end, method_end: prefix_end + method.len() })
+        Ok(Self {
+            arn: arn.to_owned(),
+            prefix_end,
+            method_end: prefix_end + method.len(),
+        })
     }
 
     /// The HTTP method, upper case as API Gateway writes it.
@@ -89,17 +108,32 @@ mod tests {
 
     #[test]
     fn rest_arn_parsed() {
-        let arn = MethodArn::parse("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/events/42").unwrap();
+        let arn = MethodArn::parse(
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/events/42",
+        )
+        .unwrap();
         assert_eq!(arn.method(), "GET");
         assert_eq!(arn.path(), "/events/42");
-        assert_eq!(arn.with_resource("GET/events/*"), "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/events/*");
+        assert_eq!(
+            arn.with_resource("GET/events/*"),
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/events/*"
+        );
     }
 
     #[test]
     fn aws_cn_partition_and_default_stage_kept() {
-        let arn = MethodArn::parse("arn:aws-cn:execute-api:cn-north-1:123456789012:abc123/$default/POST/events").unwrap();
-        assert_eq!(arn.with_resource("POST/events"), "arn:aws-cn:execute-api:cn-north-1:123456789012:abc123/$default/POST/events");
-        assert_eq!(arn.to_string(), "arn:aws-cn:execute-api:cn-north-1:123456789012:abc123/$default/POST/events");
+        let arn = MethodArn::parse(
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:abc123/$default/POST/events",
+        )
+        .unwrap();
+        assert_eq!(
+            arn.with_resource("POST/events"),
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:abc123/$default/POST/events"
+        );
+        assert_eq!(
+            arn.to_string(),
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:abc123/$default/POST/events"
+        );
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::sync::{Mutex, OnceLock};
 
 use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerPolicy;
 
+use crate::arn::MethodArn;
 use crate::config::{Config, ConfigError, InsufficientScope};
 use crate::decision::{self, Decision};
 use crate::error::AuthError;
-use crate::arn::MethodArn;
 use crate::event::{AuthorizerEvent, AuthorizerResponse, Context, PolicyResponse, RouteRef};
 use crate::jwks::{JwksCache, JwksSettings, KeySet};
 use crate::policy::PolicyPlan;
@@ -32,7 +32,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> f64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
     }
 }
 
@@ -63,9 +65,17 @@ pub struct Verified {
 
 impl Verified {
     fn allow_document(&self, arn: &MethodArn) -> Arc<ApiGatewayCustomAuthorizerPolicy> {
-        let (prefix, document) =
-            self.allow_document.get_or_init(|| (arn.prefix().to_owned(), Arc::new(self.plan.document(arn, None))));
-        if prefix == arn.prefix() { document.clone() } else { Arc::new(self.plan.document(arn, None)) }
+        let (prefix, document) = self.allow_document.get_or_init(|| {
+            (
+                arn.prefix().to_owned(),
+                Arc::new(self.plan.document(arn, None)),
+            )
+        });
+        if prefix == arn.prefix() {
+            document.clone()
+        } else {
+            Arc::new(self.plan.document(arn, None))
+        }
     }
 }
 
@@ -111,16 +121,31 @@ impl<C: Clock> Authorizer<C> {
             );
             let mut preloaded = false;
             if let Some(path) = &pool.jwks_file {
-                let problem = |p: String| ConfigError { var: "JWKS_FILE", problem: p };
+                let problem = |p: String| ConfigError {
+                    var: "JWKS_FILE",
+                    problem: p,
+                };
                 let bytes = std::fs::read(path).map_err(|e| problem(format!("{path}: {e}")))?;
-                let keys = KeySet::from_json(&bytes).map_err(|e| problem(format!("{path}: {e}")))?;
+                let keys =
+                    KeySet::from_json(&bytes).map_err(|e| problem(format!("{path}: {e}")))?;
                 jwks.preload(keys);
                 preloaded = true;
             }
-            pools.push(Pool { issuers: pool.issuers.clone(), jwks, preloaded });
+            pools.push(Pool {
+                issuers: pool.issuers.clone(),
+                jwks,
+                preloaded,
+            });
         }
-        let cache = (config.token_cache_size > 0).then(|| quick_cache::sync::Cache::new(config.token_cache_size));
-        Ok(Self { config, pools, cache, plans: Mutex::default(), clock })
+        let cache = (config.token_cache_size > 0)
+            .then(|| quick_cache::sync::Cache::new(config.token_cache_size));
+        Ok(Self {
+            config,
+            pools,
+            cache,
+            plans: Mutex::default(),
+            clock,
+        })
     }
 
     /// Fetches the JWKS of every pool not preloaded from a file. Failures are
@@ -128,8 +153,12 @@ impl<C: Clock> Authorizer<C> {
     pub async fn fetch_keys(&self) {
         for pool in self.pools.iter().filter(|p| !p.preloaded) {
             match pool.jwks.fetch_now().await {
-                Ok(n) => tracing::info!(keys = n, issuer = %pool.issuers[0], "JWKS fetched at init"),
-                Err(e) => tracing::error!(error = %e, issuer = %pool.issuers[0], "JWKS fetch at init failed; requests will retry"),
+                Ok(n) => {
+                    tracing::info!(keys = n, issuer = %pool.issuers[0], "JWKS fetched at init")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, issuer = %pool.issuers[0], "JWKS fetch at init failed; requests will retry")
+                }
             }
         }
     }
@@ -158,8 +187,13 @@ impl<C: Clock> Authorizer<C> {
     }
 
     async fn decide(&self, event: &AuthorizerEvent) -> Outcome<'_> {
-        let mut outcome =
-            Outcome { result: Err(AuthError::RouteNotConfigured), route: None, verified: None, decision: "unauthorized", reason: None };
+        let mut outcome = Outcome {
+            result: Err(AuthError::RouteNotConfigured),
+            route: None,
+            verified: None,
+            decision: "unauthorized",
+            reason: None,
+        };
         let inputs = match event.inputs() {
             Ok(inputs) => inputs,
             Err(e) => {
@@ -191,7 +225,11 @@ impl<C: Clock> Authorizer<C> {
         let (v, route) = verified;
         let decision = decision::decide(&v.claims, route, &v.plan, self.config.insufficient_scope);
         let context = v.context.clone();
-        let principal = v.claims.sub.clone().unwrap_or_else(|| v.claims.client.clone());
+        let principal = v
+            .claims
+            .sub
+            .clone()
+            .unwrap_or_else(|| v.claims.client.clone());
         outcome.result = match (decision, event.is_http_api()) {
             (Decision::Allow(_), true) => {
                 outcome.decision = "allow";
@@ -212,7 +250,9 @@ impl<C: Clock> Authorizer<C> {
                 debug_assert_eq!(self.config.insufficient_scope, InsufficientScope::Deny);
                 Ok(AuthorizerResponse::Policy(PolicyResponse {
                     principal_id: principal,
-                    policy_document: Arc::new(plan.document(&inputs.arn, Some(&route.key.arn_pattern()))),
+                    policy_document: Arc::new(
+                        plan.document(&inputs.arn, Some(&route.key.arn_pattern())),
+                    ),
                     context,
                 }))
             }
@@ -236,15 +276,28 @@ impl<C: Clock> Authorizer<C> {
         let unverified = UnverifiedToken::parse(token)?;
         let pool = unverified
             .issuer()
-            .and_then(|iss| self.pools.iter().find(|p| p.issuers.iter().any(|i| i == iss)))
+            .and_then(|iss| {
+                self.pools
+                    .iter()
+                    .find(|p| p.issuers.iter().any(|i| i == iss))
+            })
             .ok_or(AuthError::IssuerNotAllowed)?;
         let key = pool.jwks.key(unverified.kid(), now).await?;
         let issuers: Vec<&str> = pool.issuers.iter().map(String::as_str).collect();
-        let rules = Rules { issuers: &issuers, client_ids: self.config.app_client_ids.as_deref(), skew };
+        let rules = Rules {
+            issuers: &issuers,
+            client_ids: self.config.app_client_ids.as_deref(),
+            skew,
+        };
         let claims = unverified.verify(&key, &rules, now)?;
         let plan = self.plan_for(&claims);
         let context = Arc::new(decision::context(&claims));
-        let verified = Arc::new(Verified { claims, plan, context, allow_document: OnceLock::new() });
+        let verified = Arc::new(Verified {
+            claims,
+            plan,
+            context,
+            allow_document: OnceLock::new(),
+        });
         if let Some(cache) = &self.cache {
             cache.insert(token.into(), verified.clone());
         }
@@ -261,7 +314,13 @@ impl<C: Clock> Authorizer<C> {
             .enumerate()
             .filter(|(_, r)| decision::permits(claims, r))
             .fold(0u64, |m, (i, _)| m | 1 << i);
-        let mut plans = self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        plans.entry(mask).or_insert_with(|| Arc::new(decision::plan(claims, &self.config.routes))).clone()
+        let mut plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        plans
+            .entry(mask)
+            .or_insert_with(|| Arc::new(decision::plan(claims, &self.config.routes)))
+            .clone()
     }
 }

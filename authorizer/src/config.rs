@@ -67,7 +67,10 @@ impl fmt::Display for ConfigError {
 }
 
 fn problem(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { var, problem: problem.into() }
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
 }
 
 /// Defaults, documented in the crate README.
@@ -94,13 +97,18 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let pool_ids = get("USER_POOL_ID").ok_or_else(|| problem("USER_POOL_ID", "required (e.g. us-east-1_AbCdEf123)"))?;
+        let pool_ids = get("USER_POOL_ID")
+            .ok_or_else(|| problem("USER_POOL_ID", "required (e.g. us-east-1_AbCdEf123)"))?;
         let pool_ids: Vec<&str> = pool_ids.split(',').map(str::trim).collect();
         let issuer_override = get("ISSUER");
         let jwks_uri = get("JWKS_URI");
         let jwks_file = get("JWKS_FILE");
         if pool_ids.len() > 1 {
-            for (var, set) in [("ISSUER", &issuer_override), ("JWKS_URI", &jwks_uri), ("JWKS_FILE", &jwks_file)] {
+            for (var, set) in [
+                ("ISSUER", &issuer_override),
+                ("JWKS_URI", &jwks_uri),
+                ("JWKS_FILE", &jwks_file),
+            ] {
                 if set.is_some() {
                     return Err(problem(var, "can only be set with a single USER_POOL_ID"));
                 }
@@ -109,7 +117,10 @@ impl Config {
         let mut pools = Vec::with_capacity(pool_ids.len());
         for id in pool_ids {
             let region = pool_region(id).ok_or_else(|| {
-                problem("USER_POOL_ID", format!("{id:?} is not a user pool id (REGION_ID, e.g. us-east-1_AbCdEf123)"))
+                problem(
+                    "USER_POOL_ID",
+                    format!("{id:?} is not a user pool id (REGION_ID, e.g. us-east-1_AbCdEf123)"),
+                )
             })?;
             if pools.iter().any(|p: &PoolConfig| p.id == id) {
                 return Err(problem("USER_POOL_ID", format!("{id:?} listed twice")));
@@ -131,13 +142,22 @@ impl Config {
                 }
                 None => format!("{}/.well-known/jwks.json", issuers[0]),
             };
-            pools.push(PoolConfig { id: id.to_owned(), issuers, jwks_uri: uri, jwks_file: jwks_file.clone() });
+            pools.push(PoolConfig {
+                id: id.to_owned(),
+                issuers,
+                jwks_uri: uri,
+                jwks_file: jwks_file.clone(),
+            });
         }
 
         let app_client_ids = match lookup("APP_CLIENT_IDS") {
             None => None,
             Some(v) => {
-                let ids: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+                let ids: Vec<String> = v
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 if ids.is_empty() {
                     return Err(problem(
                         "APP_CLIENT_IDS",
@@ -148,20 +168,60 @@ impl Config {
             }
         };
 
-        let routes = get("ROUTE_SCOPES")
-            .ok_or_else(|| problem("ROUTE_SCOPES", "required: JSON object from \"METHOD /path\" to a list of scopes"))?;
-        let routes = RouteTable::from_json(&routes).map_err(|e| problem("ROUTE_SCOPES", e.to_string()))?;
+        let routes = get("ROUTE_SCOPES").ok_or_else(|| {
+            problem(
+                "ROUTE_SCOPES",
+                "required: JSON object from \"METHOD /path\" to a list of scopes",
+            )
+        })?;
+        let routes =
+            RouteTable::from_json(&routes).map_err(|e| problem("ROUTE_SCOPES", e.to_string()))?;
 
-        let clock_skew_seconds = number(&get, "CLOCK_SKEW_SECONDS", defaults::CLOCK_SKEW_SECONDS, 0.0, 300.0)?;
+        let clock_skew_seconds = number(
+            &get,
+            "CLOCK_SKEW_SECONDS",
+            defaults::CLOCK_SKEW_SECONDS,
+            0.0,
+            300.0,
+        )?;
         let insufficient_scope = match get("INSUFFICIENT_SCOPE").as_deref() {
             None | Some("unauthorized") => InsufficientScope::Unauthorized,
             Some("deny") => InsufficientScope::Deny,
-            Some(other) => return Err(problem("INSUFFICIENT_SCOPE", format!("{other:?}: use unauthorized or deny"))),
+            Some(other) => {
+                return Err(problem(
+                    "INSUFFICIENT_SCOPE",
+                    format!("{other:?}: use unauthorized or deny"),
+                ));
+            }
         };
-        let jwks_timeout_ms = number(&get, "JWKS_TIMEOUT_MS", defaults::JWKS_TIMEOUT_MS as f64, 1.0, 30_000.0)?;
-        let jwks_max_bytes = number(&get, "JWKS_MAX_BYTES", defaults::JWKS_MAX_BYTES as f64, 1024.0, 16.0 * 1024.0 * 1024.0)?;
-        let jwks_penalty_seconds = number(&get, "JWKS_PENALTY_SECONDS", defaults::JWKS_PENALTY_SECONDS, 0.0, 3600.0)?;
-        let token_cache_size = number(&get, "TOKEN_CACHE_SIZE", defaults::TOKEN_CACHE_SIZE as f64, 0.0, 1_000_000.0)?;
+        let jwks_timeout_ms = number(
+            &get,
+            "JWKS_TIMEOUT_MS",
+            defaults::JWKS_TIMEOUT_MS as f64,
+            1.0,
+            30_000.0,
+        )?;
+        let jwks_max_bytes = number(
+            &get,
+            "JWKS_MAX_BYTES",
+            defaults::JWKS_MAX_BYTES as f64,
+            1024.0,
+            16.0 * 1024.0 * 1024.0,
+        )?;
+        let jwks_penalty_seconds = number(
+            &get,
+            "JWKS_PENALTY_SECONDS",
+            defaults::JWKS_PENALTY_SECONDS,
+            0.0,
+            3600.0,
+        )?;
+        let token_cache_size = number(
+            &get,
+            "TOKEN_CACHE_SIZE",
+            defaults::TOKEN_CACHE_SIZE as f64,
+            0.0,
+            1_000_000.0,
+        )?;
 
         Ok(Self {
             pools,
@@ -182,8 +242,14 @@ fn pool_region(id: &str) -> Option<&str> {
     let (region, rest) = id.split_once('_')?;
     let parts: Vec<&str> = region.split('-').collect();
     let region_ok = parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
     let rest_ok = !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric());
     (region_ok && rest_ok).then_some(region)
 }
@@ -206,7 +272,10 @@ fn number(
     let Some(raw) = get(var) else {
         return Ok(default);
     };
-    let value: f64 = raw.trim().parse().map_err(|_| problem(var, format!("{raw:?} is not a number")))?;
+    let value: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| problem(var, format!("{raw:?} is not a number")))?;
     if !(min..=max).contains(&value) {
         return Err(problem(var, format!("{value} is outside {min}..={max}")));
     }
@@ -221,12 +290,18 @@ mod tests {
     const ROUTES: &str = r#"{"GET /events": ["weather-api/get"]}"#;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
     fn minimal() -> Vec<(&'static str, &'static str)> {
-        vec![("USER_POOL_ID", "us-east-1_AbC123"), ("ROUTE_SCOPES", ROUTES)]
+        vec![
+            ("USER_POOL_ID", "us-east-1_AbC123"),
+            ("ROUTE_SCOPES", ROUTES),
+        ]
     }
 
     #[test]
@@ -240,7 +315,10 @@ mod tests {
                 "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123"
             ]
         );
-        assert_eq!(c.pools[0].jwks_uri, "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123/.well-known/jwks.json");
+        assert_eq!(
+            c.pools[0].jwks_uri,
+            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123/.well-known/jwks.json"
+        );
         assert_eq!(c.app_client_ids, None);
         assert_eq!(c.clock_skew_seconds, 0.0);
         assert_eq!(c.insufficient_scope, InsufficientScope::Unauthorized);
@@ -252,8 +330,15 @@ mod tests {
 
     #[test]
     fn several_pools_each_get_their_region() {
-        let c = config(&[("USER_POOL_ID", "us-east-1_A1, eu-west-2_B2"), ("ROUTE_SCOPES", ROUTES)]).unwrap();
-        assert_eq!(c.pools[1].issuers[0], "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_B2");
+        let c = config(&[
+            ("USER_POOL_ID", "us-east-1_A1, eu-west-2_B2"),
+            ("ROUTE_SCOPES", ROUTES),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.pools[1].issuers[0],
+            "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_B2"
+        );
     }
 
     #[test]
@@ -261,32 +346,71 @@ mod tests {
         let mut vars = minimal();
         vars.push(("ISSUER", "http://127.0.0.1:9229/us-east-1_AbC123/"));
         let c = config(&vars).unwrap();
-        assert_eq!(c.pools[0].issuers, vec!["http://127.0.0.1:9229/us-east-1_AbC123"]);
-        assert_eq!(c.pools[0].jwks_uri, "http://127.0.0.1:9229/us-east-1_AbC123/.well-known/jwks.json");
+        assert_eq!(
+            c.pools[0].issuers,
+            vec!["http://127.0.0.1:9229/us-east-1_AbC123"]
+        );
+        assert_eq!(
+            c.pools[0].jwks_uri,
+            "http://127.0.0.1:9229/us-east-1_AbC123/.well-known/jwks.json"
+        );
     }
 
     #[test]
     fn app_client_ids_parsed() {
         let mut vars = minimal();
         vars.push(("APP_CLIENT_IDS", "abc, def"));
-        assert_eq!(config(&vars).unwrap().app_client_ids, Some(vec!["abc".into(), "def".into()]));
+        assert_eq!(
+            config(&vars).unwrap().app_client_ids,
+            Some(vec!["abc".into(), "def".into()])
+        );
     }
 
     #[test]
     fn each_bad_setting_is_named() {
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![("ROUTE_SCOPES", ROUTES)], "USER_POOL_ID"),
-            (vec![("USER_POOL_ID", "nope"), ("ROUTE_SCOPES", ROUTES)], "USER_POOL_ID"),
-            (vec![("USER_POOL_ID", "us-east-1_A,us-east-1_A"), ("ROUTE_SCOPES", ROUTES)], "USER_POOL_ID"),
+            (
+                vec![("USER_POOL_ID", "nope"), ("ROUTE_SCOPES", ROUTES)],
+                "USER_POOL_ID",
+            ),
+            (
+                vec![
+                    ("USER_POOL_ID", "us-east-1_A,us-east-1_A"),
+                    ("ROUTE_SCOPES", ROUTES),
+                ],
+                "USER_POOL_ID",
+            ),
             (vec![("USER_POOL_ID", "us-east-1_A")], "ROUTE_SCOPES"),
-            (vec![("USER_POOL_ID", "us-east-1_A"), ("ROUTE_SCOPES", "{")], "ROUTE_SCOPES"),
-            (vec![("USER_POOL_ID", "us-east-1_A,us-east-1_B"), ("ROUTE_SCOPES", ROUTES), ("ISSUER", "http://x")], "ISSUER"),
-            (vec![("USER_POOL_ID", "us-east-1_A,us-east-1_B"), ("ROUTE_SCOPES", ROUTES), ("JWKS_FILE", "/x")], "JWKS_FILE"),
+            (
+                vec![("USER_POOL_ID", "us-east-1_A"), ("ROUTE_SCOPES", "{")],
+                "ROUTE_SCOPES",
+            ),
+            (
+                vec![
+                    ("USER_POOL_ID", "us-east-1_A,us-east-1_B"),
+                    ("ROUTE_SCOPES", ROUTES),
+                    ("ISSUER", "http://x"),
+                ],
+                "ISSUER",
+            ),
+            (
+                vec![
+                    ("USER_POOL_ID", "us-east-1_A,us-east-1_B"),
+                    ("ROUTE_SCOPES", ROUTES),
+                    ("JWKS_FILE", "/x"),
+                ],
+                "JWKS_FILE",
+            ),
         ];
         for (vars, var) in cases {
             let err = config(&vars).unwrap_err();
             assert_eq!(err.var, var, "{err}");
-            assert!(err.to_string().starts_with(&format!("invalid configuration: {var}: ")), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid configuration: {var}: ")),
+                "{err}"
+            );
         }
         for (var, value) in [
             ("APP_CLIENT_IDS", " , "),

@@ -29,7 +29,10 @@ pub fn permits(claims: &Claims, route: &Route) -> bool {
         claims.token_use == TokenUse::Id
     } else {
         claims.token_use == TokenUse::Access
-            && claims.scope.as_deref().is_some_and(|s| route.scopes.any_granted_by(s))
+            && claims
+                .scope
+                .as_deref()
+                .is_some_and(|s| route.scopes.any_granted_by(s))
     }
 }
 
@@ -39,11 +42,20 @@ pub fn plan(claims: &Claims, table: &RouteTable) -> PolicyPlan {
 }
 
 /// Decides a request for `route`, given the token's precomputed `plan`.
-pub fn decide(claims: &Claims, route: &Route, plan: &Arc<PolicyPlan>, mode: InsufficientScope) -> Decision {
+pub fn decide(
+    claims: &Claims,
+    route: &Route,
+    plan: &Arc<PolicyPlan>,
+    mode: InsufficientScope,
+) -> Decision {
     if permits(claims, route) {
         return Decision::Allow(plan.clone());
     }
-    let wanted = if route.scopes.is_empty() { TokenUse::Id } else { TokenUse::Access };
+    let wanted = if route.scopes.is_empty() {
+        TokenUse::Id
+    } else {
+        TokenUse::Access
+    };
     if claims.token_use != wanted {
         return Decision::Unauthorized(AuthError::TokenUseNotAccepted);
     }
@@ -102,7 +114,13 @@ mod tests {
     }
 
     fn id_token() -> Claims {
-        Claims { token_use: TokenUse::Id, scope: None, username: Some("alice".into()), groups: Some("a,b".into()), ..access(None) }
+        Claims {
+            token_use: TokenUse::Id,
+            scope: None,
+            username: Some("alice".into()),
+            groups: Some("a,b".into()),
+            ..access(None)
+        }
     }
 
     fn plan(c: &Claims, t: &RouteTable) -> Arc<PolicyPlan> {
@@ -118,26 +136,49 @@ mod tests {
         let t = table();
         let c = access(Some("weather-api/get"));
         let p = plan(&c, &t);
-        let Decision::Allow(p) = decide(&c, route(&t, "GET", "/events"), &p, InsufficientScope::Unauthorized) else {
+        let Decision::Allow(p) = decide(
+            &c,
+            route(&t, "GET", "/events"),
+            &p,
+            InsufficientScope::Unauthorized,
+        ) else {
             panic!("expected allow")
         };
-        assert_eq!(p.allow.iter().collect::<Vec<_>>(), ["GET/events", "GET/events/*"]);
+        assert_eq!(
+            p.allow.iter().collect::<Vec<_>>(),
+            ["GET/events", "GET/events/*"]
+        );
     }
 
     #[test]
     fn reader_delete_unauthorized() {
         let t = table();
         let c = access(Some("weather-api/get weather-api/post"));
-        let d = decide(&c, route(&t, "DELETE", "/events/{id}"), &plan(&c, &t), InsufficientScope::Unauthorized);
-        assert!(matches!(d, Decision::Unauthorized(AuthError::InsufficientScope)), "{d:?}");
+        let d = decide(
+            &c,
+            route(&t, "DELETE", "/events/{id}"),
+            &plan(&c, &t),
+            InsufficientScope::Unauthorized,
+        );
+        assert!(
+            matches!(d, Decision::Unauthorized(AuthError::InsufficientScope)),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn insufficient_scope_deny_mode_gives_deny_policy() {
         let t = table();
         let c = access(Some("weather-api/post"));
-        let d = decide(&c, route(&t, "GET", "/events"), &plan(&c, &t), InsufficientScope::Deny);
-        let Decision::Deny(p) = d else { panic!("expected deny: {d:?}") };
+        let d = decide(
+            &c,
+            route(&t, "GET", "/events"),
+            &plan(&c, &t),
+            InsufficientScope::Deny,
+        );
+        let Decision::Deny(p) = d else {
+            panic!("expected deny: {d:?}")
+        };
         assert_eq!(p.allow.iter().collect::<Vec<_>>(), ["POST/events"]);
     }
 
@@ -145,40 +186,83 @@ mod tests {
     fn scope_claim_missing_unauthorized() {
         let t = table();
         let c = access(None);
-        let d = decide(&c, route(&t, "GET", "/events"), &plan(&c, &t), InsufficientScope::Unauthorized);
-        assert!(matches!(d, Decision::Unauthorized(AuthError::InsufficientScope)));
+        let d = decide(
+            &c,
+            route(&t, "GET", "/events"),
+            &plan(&c, &t),
+            InsufficientScope::Unauthorized,
+        );
+        assert!(matches!(
+            d,
+            Decision::Unauthorized(AuthError::InsufficientScope)
+        ));
     }
 
     #[test]
     fn scope_claim_empty_unauthorized() {
         let t = table();
         let c = access(Some(""));
-        let d = decide(&c, route(&t, "GET", "/events"), &plan(&c, &t), InsufficientScope::Unauthorized);
-        assert!(matches!(d, Decision::Unauthorized(AuthError::InsufficientScope)));
+        let d = decide(
+            &c,
+            route(&t, "GET", "/events"),
+            &plan(&c, &t),
+            InsufficientScope::Unauthorized,
+        );
+        assert!(matches!(
+            d,
+            Decision::Unauthorized(AuthError::InsufficientScope)
+        ));
     }
 
     #[test]
     fn token_use_id_on_scoped_route_unauthorized_even_in_deny_mode() {
         let t = table();
         let c = id_token();
-        let d = decide(&c, route(&t, "GET", "/events"), &plan(&c, &t), InsufficientScope::Deny);
-        assert!(matches!(d, Decision::Unauthorized(AuthError::TokenUseNotAccepted)), "{d:?}");
+        let d = decide(
+            &c,
+            route(&t, "GET", "/events"),
+            &plan(&c, &t),
+            InsufficientScope::Deny,
+        );
+        assert!(
+            matches!(d, Decision::Unauthorized(AuthError::TokenUseNotAccepted)),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn unscoped_route_takes_id_token_only() {
         let t = table();
         let id = id_token();
-        assert!(matches!(decide(&id, route(&t, "GET", "/me"), &plan(&id, &t), InsufficientScope::Unauthorized), Decision::Allow(_)));
+        assert!(matches!(
+            decide(
+                &id,
+                route(&t, "GET", "/me"),
+                &plan(&id, &t),
+                InsufficientScope::Unauthorized
+            ),
+            Decision::Allow(_)
+        ));
         let acc = access(Some("weather-api/get"));
-        let d = decide(&acc, route(&t, "GET", "/me"), &plan(&acc, &t), InsufficientScope::Unauthorized);
-        assert!(matches!(d, Decision::Unauthorized(AuthError::TokenUseNotAccepted)));
+        let d = decide(
+            &acc,
+            route(&t, "GET", "/me"),
+            &plan(&acc, &t),
+            InsufficientScope::Unauthorized,
+        );
+        assert!(matches!(
+            d,
+            Decision::Unauthorized(AuthError::TokenUseNotAccepted)
+        ));
     }
 
     #[test]
     fn context_has_strings_only_and_omits_absent_claims() {
         let ctx = context(&access(Some("weather-api/get")));
-        assert_eq!(ctx.keys().map(String::as_str).collect::<Vec<_>>(), ["client_id", "scope", "sub", "token_use"]);
+        assert_eq!(
+            ctx.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["client_id", "scope", "sub", "token_use"]
+        );
         let ctx = context(&id_token());
         assert_eq!(ctx.get("aud").map(String::as_str), Some("client-a"));
         assert_eq!(ctx.get("groups").map(String::as_str), Some("a,b"));

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::apigw::{
-    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
-    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayV2CustomAuthorizerSimpleResponse,
+    ApiGatewayV2CustomAuthorizerV2Request,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -35,8 +36,14 @@ impl<'de> Deserialize<'de> for AuthorizerEvent {
         match kind {
             (Some("2.0"), _) => serde_json::from_value(value).map(|e| Self::HttpV2(Box::new(e))),
             (_, Some("TOKEN")) => serde_json::from_value(value).map(Self::Token),
-            (_, Some("REQUEST")) => serde_json::from_value(value).map(|e| Self::Request(Box::new(e))),
-            _ => return Err(D::Error::custom("not a TOKEN, REQUEST or HTTP API 2.0 authorizer event")),
+            (_, Some("REQUEST")) => {
+                serde_json::from_value(value).map(|e| Self::Request(Box::new(e)))
+            }
+            _ => {
+                return Err(D::Error::custom(
+                    "not a TOKEN, REQUEST or HTTP API 2.0 authorizer event",
+                ));
+            }
         }
         .map_err(D::Error::custom)
     }
@@ -78,29 +85,49 @@ impl AuthorizerEvent {
         let bad = |why: &str| AuthError::InvalidEvent(why.to_owned());
         match self {
             Self::Token(e) => {
-                let arn = e.method_arn.as_deref().ok_or_else(|| bad("TOKEN event without methodArn"))?;
+                let arn = e
+                    .method_arn
+                    .as_deref()
+                    .ok_or_else(|| bad("TOKEN event without methodArn"))?;
                 let arn = MethodArn::parse(arn).map_err(|e| bad(&e.to_string()))?;
-                Ok(Inputs { authorization: e.authorization_token.as_deref(), arn, template: None })
+                Ok(Inputs {
+                    authorization: e.authorization_token.as_deref(),
+                    arn,
+                    template: None,
+                })
             }
             Self::Request(e) => {
-                let arn = e.method_arn.as_deref().ok_or_else(|| bad("REQUEST event without methodArn"))?;
+                let arn = e
+                    .method_arn
+                    .as_deref()
+                    .ok_or_else(|| bad("REQUEST event without methodArn"))?;
                 let arn = MethodArn::parse(arn).map_err(|e| bad(&e.to_string()))?;
                 let authorization = e.headers.get("authorization").and_then(|v| v.to_str().ok());
                 let template = match (e.http_method.as_ref(), e.resource.as_deref()) {
                     (Some(method), Some(resource)) => Some((method.as_str().to_owned(), resource)),
                     _ => None,
                 };
-                Ok(Inputs { authorization, arn, template })
+                Ok(Inputs {
+                    authorization,
+                    arn,
+                    template,
+                })
             }
             Self::HttpV2(e) => {
-                let arn = e.route_arn.as_deref().ok_or_else(|| bad("HTTP API event without routeArn"))?;
+                let arn = e
+                    .route_arn
+                    .as_deref()
+                    .ok_or_else(|| bad("HTTP API event without routeArn"))?;
                 let arn = MethodArn::parse(arn).map_err(|e| bad(&e.to_string()))?;
-                let authorization = e.headers.get("authorization").and_then(|v| v.to_str().ok()).or_else(|| {
-                    match e.identity_source.as_deref() {
-                        Some([only]) => Some(only.as_str()),
-                        _ => None,
-                    }
-                });
+                let only_source = match e.identity_source.as_deref() {
+                    Some([only]) => Some(only.as_str()),
+                    _ => None,
+                };
+                let authorization = e
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .or(only_source);
                 let template = e
                     .route_key
                     .as_deref()
@@ -108,7 +135,11 @@ impl AuthorizerEvent {
                     .map(|(method, template)| (method.to_owned(), template));
                 // `$default` and other keys without a method match no route: fail closed.
                 let template = template.or(Some((String::new(), "")));
-                Ok(Inputs { authorization, arn, template })
+                Ok(Inputs {
+                    authorization,
+                    arn,
+                    template,
+                })
             }
         }
     }

@@ -22,11 +22,27 @@ pub async fn handle<C: Clock>(
     let kid = claims.map(|c| c.kid.as_str());
     let route = outcome.route.map(tracing::field::display);
     match &outcome.result {
-        Ok(_) => tracing::info!(decision = outcome.decision, reason = outcome.reason, route, client_id, sub, kid, "authorizer decision"),
+        Ok(_) => tracing::info!(
+            decision = outcome.decision,
+            reason = outcome.reason,
+            route,
+            client_id,
+            sub,
+            kid,
+            "authorizer decision"
+        ),
         Err(e) if e.is_server_fault() => {
             tracing::error!(decision = "error", reason = e.reason(), error = %e, route, "authorizer failed")
         }
-        Err(e) => tracing::info!(decision = "unauthorized", reason = e.reason(), route, client_id, sub, kid, "authorizer decision"),
+        Err(e) => tracing::info!(
+            decision = "unauthorized",
+            reason = e.reason(),
+            route,
+            client_id,
+            sub,
+            kid,
+            "authorizer decision"
+        ),
     }
     outcome.result.map_err(to_diagnostic)
 }
@@ -34,8 +50,14 @@ pub async fn handle<C: Clock>(
 /// The one place errors meet API Gateway: fixed messages, details only in logs.
 pub fn to_diagnostic(error: AuthError) -> Diagnostic {
     if error.is_server_fault() {
-        Diagnostic { error_type: "AuthorizerError".into(), error_message: "authorizer unavailable".into() }
+        Diagnostic {
+            error_type: "AuthorizerError".into(),
+            error_message: "authorizer unavailable".into(),
+        }
     } else {
-        Diagnostic { error_type: UNAUTHORIZED.into(), error_message: UNAUTHORIZED.into() }
+        Diagnostic {
+            error_type: UNAUTHORIZED.into(),
+            error_message: UNAUTHORIZED.into(),
+        }
     }
 }

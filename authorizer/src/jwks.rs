@@ -83,12 +83,11 @@ impl KeySet {
             let Some(kid) = jwk.kid.clone() else {
                 continue;
             };
-            let entry = usable_key(&jwk).map_or_else(KeyEntry::Unusable, |k| KeyEntry::Usable(Arc::new(k)));
-            if keys.contains_key(&kid) {
-                keys.insert(kid, KeyEntry::Unusable("duplicate kid in JWKS"));
-            } else {
-                keys.insert(kid, entry);
-            }
+            let entry =
+                usable_key(&jwk).map_or_else(KeyEntry::Unusable, |k| KeyEntry::Usable(Arc::new(k)));
+            keys.entry(kid)
+                .and_modify(|existing| *existing = KeyEntry::Unusable("duplicate kid in JWKS"))
+                .or_insert(entry);
         }
         if !keys.values().any(|k| matches!(k, KeyEntry::Usable(_))) {
             return Err(JwksError::Malformed("no usable RS256 signing key".into()));
@@ -128,9 +127,16 @@ fn usable_key(jwk: &JwkJson) -> Result<DecodingKey, &'static str> {
     let (Some(n), Some(e)) = (jwk.n.as_deref(), jwk.e.as_deref()) else {
         return Err("missing n or e");
     };
-    let n = URL_SAFE_NO_PAD.decode(n).map_err(|_| "n is not base64url")?;
-    let e = URL_SAFE_NO_PAD.decode(e).map_err(|_| "e is not base64url")?;
-    let bits = n.iter().position(|b| *b != 0).map_or(0, |i| (n.len() - i) * 8);
+    let n = URL_SAFE_NO_PAD
+        .decode(n)
+        .map_err(|_| "n is not base64url")?;
+    let e = URL_SAFE_NO_PAD
+        .decode(e)
+        .map_err(|_| "e is not base64url")?;
+    let bits = n
+        .iter()
+        .position(|b| *b != 0)
+        .map_or(0, |i| (n.len() - i) * 8);
     if bits < 2048 {
         return Err("RSA modulus shorter than 2048 bits");
     }
@@ -171,7 +177,12 @@ pub struct JwksCache {
 impl JwksCache {
     /// A cache with no keys yet; `client` is shared by all pools.
     pub fn new(settings: JwksSettings, client: reqwest::Client) -> Self {
-        Self { settings, client, state: RwLock::default(), fetching: tokio::sync::Mutex::new(()) }
+        Self {
+            settings,
+            client,
+            state: RwLock::default(),
+            fetching: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The HTTP client an authorizer should use for JWKS: rustls, no redirects, timeouts.
@@ -228,7 +239,10 @@ impl JwksCache {
             }
         }
         let result = self.fetch().await;
-        let mut state = self.state.write().map_err(|_| AuthError::KeysUnavailable(JwksError::NoneCached))?;
+        let mut state = self
+            .state
+            .write()
+            .map_err(|_| AuthError::KeysUnavailable(JwksError::NoneCached))?;
         state.last_fetch = Some(now);
         state.generation += 1;
         match result {
@@ -245,15 +259,23 @@ impl JwksCache {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn in_penalty(&self, state: &State, now: f64) -> bool {
-        state.last_fetch.is_some_and(|t| now - t < self.settings.penalty_seconds && now >= t)
+        state
+            .last_fetch
+            .is_some_and(|t| now - t < self.settings.penalty_seconds && now >= t)
     }
 
     fn miss(&self, state: &State) -> AuthError {
-        if state.keys.is_empty() { AuthError::KeysUnavailable(JwksError::NoneCached) } else { AuthError::UnknownKid }
+        if state.keys.is_empty() {
+            AuthError::KeysUnavailable(JwksError::NoneCached)
+        } else {
+            AuthError::UnknownKid
+        }
     }
 
     async fn fetch(&self) -> Result<KeySet, JwksError> {

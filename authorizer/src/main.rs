@@ -23,5 +23,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // In Lambda's init phase, so the first request does not pay for it.
     authorizer.fetch_keys().await;
     let authorizer = &authorizer;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| handler::handle(authorizer, event))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        handler::handle(authorizer, event)
+    }))
+    .await
 }

@@ -29,7 +29,8 @@ pub struct PolicyPlan {
 impl PolicyPlan {
     /// Plans the policy for a token given which routes it is permitted.
     pub fn for_table(table: &RouteTable, permitted: impl Fn(&Route) -> bool) -> Self {
-        let (yes, no): (Vec<&Route>, Vec<&Route>) = table.routes().iter().partition(|r| permitted(r));
+        let (yes, no): (Vec<&Route>, Vec<&Route>) =
+            table.routes().iter().partition(|r| permitted(r));
         let allow: BTreeSet<String> = yes.iter().map(|r| r.key.arn_pattern()).collect();
         // Deny a route the token may not call when an allowed IAM pattern
         // (whose `*` also spans `/`) matches a request API Gateway routes to
@@ -40,7 +41,8 @@ impl PolicyPlan {
             .filter(|d| {
                 let requests = d.key.request_pattern();
                 yes.iter().any(|a| {
-                    let routed_to_a = a.key.dominates(&d.key) && (a.key.is_literal() || !d.key.is_greedy());
+                    let routed_to_a =
+                        a.key.dominates(&d.key) && (a.key.is_literal() || !d.key.is_greedy());
                     !routed_to_a && patterns_intersect(&iam_tokens(&a.key.arn_pattern()), &requests)
                 })
             })
@@ -52,19 +54,37 @@ impl PolicyPlan {
     /// The IAM policy document for the API and stage of `arn`. `extra_deny`
     /// adds Deny patterns (the current request, when scopes are insufficient
     /// and `INSUFFICIENT_SCOPE=deny`).
-    pub fn document(&self, arn: &MethodArn, extra_deny: Option<&str>) -> ApiGatewayCustomAuthorizerPolicy {
+    pub fn document(
+        &self,
+        arn: &MethodArn,
+        extra_deny: Option<&str>,
+    ) -> ApiGatewayCustomAuthorizerPolicy {
         let mut statements = Vec::new();
         if !self.allow.is_empty() {
-            statements.push(statement(IamPolicyEffect::Allow, self.allow.iter().map(|p| arn.with_resource(p))));
+            statements.push(statement(
+                IamPolicyEffect::Allow,
+                self.allow.iter().map(|p| arn.with_resource(p)),
+            ));
         }
-        let deny: BTreeSet<&str> = self.deny.iter().map(String::as_str).chain(extra_deny).collect();
+        let deny: BTreeSet<&str> = self
+            .deny
+            .iter()
+            .map(String::as_str)
+            .chain(extra_deny)
+            .collect();
         if !deny.is_empty() {
-            statements.push(statement(IamPolicyEffect::Deny, deny.into_iter().map(|p| arn.with_resource(p))));
+            statements.push(statement(
+                IamPolicyEffect::Deny,
+                deny.into_iter().map(|p| arn.with_resource(p)),
+            ));
         }
         if statements.is_empty() {
             // An empty Statement list is invalid IAM; an explicit Deny of the
             // whole stage says the same thing validly.
-            statements.push(statement(IamPolicyEffect::Deny, std::iter::once(arn.with_resource("*"))));
+            statements.push(statement(
+                IamPolicyEffect::Deny,
+                std::iter::once(arn.with_resource("*")),
+            ));
         }
         let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
         policy.version = Some("2012-10-17".into());
@@ -73,7 +93,10 @@ impl PolicyPlan {
     }
 }
 
-fn statement(effect: IamPolicyEffect, resources: impl Iterator<Item = String>) -> IamPolicyStatement {
+fn statement(
+    effect: IamPolicyEffect,
+    resources: impl Iterator<Item = String>,
+) -> IamPolicyStatement {
     let mut s = IamPolicyStatement::default();
     s.action = vec!["execute-api:Invoke".into()];
     s.effect = effect;
@@ -88,7 +111,9 @@ pub fn evaluate(policy: &ApiGatewayCustomAuthorizerPolicy, request_arn: &str) ->
     let matches = |effect: IamPolicyEffect| {
         policy.statement.iter().any(|s| {
             s.effect == effect
-                && s.action.iter().any(|a| a == "execute-api:Invoke" || a == "execute-api:*" || a == "*")
+                && s.action
+                    .iter()
+                    .any(|a| a == "execute-api:Invoke" || a == "execute-api:*" || a == "*")
                 && s.resource.iter().any(|r| glob_match(r, request_arn))
         })
     };
@@ -185,10 +210,12 @@ fn intersect(a: &[Token], b: &[Token], i: usize, j: usize, memo: &mut [Option<bo
             intersect(a, b, i + 1, j, memo) || intersect(a, b, i, j + 1, memo)
         }
         (Some(x), y) if x.is_star() => {
-            intersect(a, b, i + 1, j, memo) || y.is_some_and(|y| x.overlaps(y) && intersect(a, b, i, j + 1, memo))
+            intersect(a, b, i + 1, j, memo)
+                || y.is_some_and(|y| x.overlaps(y) && intersect(a, b, i, j + 1, memo))
         }
         (x, Some(y)) if y.is_star() => {
-            intersect(a, b, i, j + 1, memo) || x.is_some_and(|x| x.overlaps(y) && intersect(a, b, i + 1, j, memo))
+            intersect(a, b, i, j + 1, memo)
+                || x.is_some_and(|x| x.overlaps(y) && intersect(a, b, i + 1, j, memo))
         }
         (Some(x), Some(y)) => x.overlaps(y) && intersect(a, b, i + 1, j + 1, memo),
         _ => false,
@@ -241,7 +268,10 @@ mod tests {
     fn allow_lists_only_permitted_routes() {
         let t = weather();
         let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("weather-api/get"));
-        assert_eq!(plan.allow, BTreeSet::from(["GET/events".to_string(), "GET/events/*".to_string()]));
+        assert_eq!(
+            plan.allow,
+            BTreeSet::from(["GET/events".to_string(), "GET/events/*".to_string()])
+        );
         assert!(plan.deny.is_empty());
         let arn = MethodArn::parse(ARN).unwrap();
         let doc = plan.document(&arn, None);
@@ -260,7 +290,10 @@ mod tests {
     fn overlapped_denied_route_gets_explicit_deny() {
         let t = table(r#"{"GET /events/{id}": ["get"], "GET /events/{id}/secret": ["admin"]}"#);
         let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("get"));
-        assert_eq!(plan.deny, BTreeSet::from(["GET/events/*/secret".to_string()]));
+        assert_eq!(
+            plan.deny,
+            BTreeSet::from(["GET/events/*/secret".to_string()])
+        );
         let doc = plan.document(&MethodArn::parse(ARN).unwrap(), None);
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
         assert!(evaluate(&doc, &format!("{base}GET/events/1")));
@@ -269,7 +302,9 @@ mod tests {
 
     #[test]
     fn more_specific_allowed_route_needs_no_deny() {
-        let t = table(r#"{"GET /files/readme": ["read"], "ANY /files/{proxy+}": ["admin"], "ANY /x": ["admin"], "GET /x": ["read"]}"#);
+        let t = table(
+            r#"{"GET /files/readme": ["read"], "ANY /files/{proxy+}": ["admin"], "ANY /x": ["admin"], "GET /x": ["read"]}"#,
+        );
         let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("read"));
         assert!(plan.deny.is_empty(), "{plan:?}");
     }
@@ -280,16 +315,23 @@ mod tests {
         let doc = plan.document(&MethodArn::parse(ARN).unwrap(), None);
         assert_eq!(doc.statement.len(), 1);
         assert_eq!(doc.statement[0].effect, IamPolicyEffect::Deny);
-        assert_eq!(doc.statement[0].resource, vec!["arn:aws:execute-api:us-east-1:123456789012:api/prod/*"]);
+        assert_eq!(
+            doc.statement[0].resource,
+            vec!["arn:aws:execute-api:us-east-1:123456789012:api/prod/*"]
+        );
     }
 
     #[test]
     fn extra_deny_added() {
-        let plan = PolicyPlan::for_table(&weather(), |r| r.scopes.any_granted_by("weather-api/post"));
+        let plan =
+            PolicyPlan::for_table(&weather(), |r| r.scopes.any_granted_by("weather-api/post"));
         let doc = plan.document(&MethodArn::parse(ARN).unwrap(), Some("GET/events"));
         assert_eq!(doc.statement.len(), 2);
         assert!(!evaluate(&doc, ARN));
-        assert!(evaluate(&doc, "arn:aws:execute-api:us-east-1:123456789012:api/prod/POST/events"));
+        assert!(evaluate(
+            &doc,
+            "arn:aws:execute-api:us-east-1:123456789012:api/prod/POST/events"
+        ));
     }
 
     /// The cache-safety property, checked exhaustively over a set of route
@@ -301,16 +343,47 @@ mod tests {
     #[test]
     fn cached_policy_agrees_with_per_route_decision() {
         let tables = [
-            (true, r#"{"GET /events": ["get"], "GET /events/{id}": ["get"], "POST /events": ["post"], "DELETE /events/{id}": ["delete"]}"#),
-            (true, r#"{"GET /events/{id}": ["get"], "GET /events/{id}/secret": ["admin"], "GET /events/special": ["admin"]}"#),
-            (true, r#"{"ANY /events/{id}": ["any"], "GET /events/{id}": ["get"], "GET /events": ["get", "any"]}"#),
-            (true, r#"{"GET /files/readme": ["read"], "ANY /files/{proxy+}": ["admin"], "GET /": ["root"]}"#),
-            (false, r#"{"ANY /{proxy+}": ["admin"], "GET /events": ["get"], "GET /events/{id}": ["get"]}"#),
-            (false, r#"{"GET /a/{x}/c": ["one"], "GET /a/b/{y}": ["two"], "GET /a/b/c": ["three"]}"#),
+            (
+                true,
+                r#"{"GET /events": ["get"], "GET /events/{id}": ["get"], "POST /events": ["post"], "DELETE /events/{id}": ["delete"]}"#,
+            ),
+            (
+                true,
+                r#"{"GET /events/{id}": ["get"], "GET /events/{id}/secret": ["admin"], "GET /events/special": ["admin"]}"#,
+            ),
+            (
+                true,
+                r#"{"ANY /events/{id}": ["any"], "GET /events/{id}": ["get"], "GET /events": ["get", "any"]}"#,
+            ),
+            (
+                true,
+                r#"{"GET /files/readme": ["read"], "ANY /files/{proxy+}": ["admin"], "GET /": ["root"]}"#,
+            ),
+            (
+                false,
+                r#"{"ANY /{proxy+}": ["admin"], "GET /events": ["get"], "GET /events/{id}": ["get"]}"#,
+            ),
+            (
+                false,
+                r#"{"GET /a/{x}/c": ["one"], "GET /a/b/{y}": ["two"], "GET /a/b/c": ["three"]}"#,
+            ),
         ];
         let paths = [
-            "/", "/events", "/events/1", "/events/special", "/events/1/secret", "/events/special/secret",
-            "/a/b/c", "/a/x/c", "/a/b/x", "/a/x/x", "/files/readme", "/files/a", "/files/a/b", "/files", "/x/y/z",
+            "/",
+            "/events",
+            "/events/1",
+            "/events/special",
+            "/events/1/secret",
+            "/events/special/secret",
+            "/a/b/c",
+            "/a/x/c",
+            "/a/b/x",
+            "/a/x/x",
+            "/files/readme",
+            "/files/a",
+            "/files/a/b",
+            "/files",
+            "/x/y/z",
         ];
         let methods = ["GET", "POST", "DELETE", "PUT"];
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
@@ -322,18 +395,25 @@ mod tests {
             }
             let scopes: Vec<&str> = scopes.into_iter().collect();
             for mask in 0..(1u32 << scopes.len()) {
-                let claim: Vec<&str> = (0..scopes.len()).filter(|i| mask & (1 << i) != 0).map(|i| scopes[i]).collect();
+                let claim: Vec<&str> = (0..scopes.len())
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| scopes[i])
+                    .collect();
                 let claim = claim.join(" ");
                 let permitted = |r: &Route| r.scopes.any_granted_by(&claim);
-                let doc = PolicyPlan::for_table(&t, permitted).document(&MethodArn::parse(ARN).unwrap(), None);
+                let doc = PolicyPlan::for_table(&t, permitted)
+                    .document(&MethodArn::parse(ARN).unwrap(), None);
                 for method in methods {
                     for path in paths {
                         // A request that matches no route never reaches the
                         // authorizer or its cached policy: API Gateway answers it.
-                        let Some(route) = t.by_path(method, path) else { continue };
+                        let Some(route) = t.by_path(method, path) else {
+                            continue;
+                        };
                         let expected = permitted(route);
                         let got = evaluate(&doc, &format!("{base}{method}{path}"));
-                        let context = format!("table {json}\nscopes {claim:?}\n{method} {path}\n{doc:?}");
+                        let context =
+                            format!("table {json}\nscopes {claim:?}\n{method} {path}\n{doc:?}");
                         assert!(!got || expected, "policy opens a route: {context}");
                         if exact {
                             assert!(got || !expected, "policy blocks a route: {context}");

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// HTTP methods API Gateway routes on, plus `ANY`.
-const METHODS: [&str; 8] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"];
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+];
 
 /// A problem in the `ROUTE_SCOPES` setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +47,9 @@ impl RouteKey {
             .split_once(' ')
             .ok_or_else(|| err("expected \"METHOD /path\""))?;
         if !METHODS.contains(&method) {
-            return Err(err("unknown method (use GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY)"));
+            return Err(err(
+                "unknown method (use GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY)",
+            ));
         }
         let rest = template
             .strip_prefix('/')
@@ -54,7 +58,9 @@ impl RouteKey {
         if !rest.is_empty() {
             let parts: Vec<&str> = rest.split('/').collect();
             for (i, part) in parts.iter().enumerate() {
-                let segment = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                let segment = if let Some(inner) =
+                    part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+                {
                     if let Some(name) = inner.strip_suffix('+') {
                         if i + 1 != parts.len() {
                             return Err(err("a greedy {name+} parameter must be the last segment"));
@@ -66,7 +72,9 @@ impl RouteKey {
                 } else if part.is_empty() {
                     return Err(err("empty path segment"));
                 } else if part.contains(['{', '}', '*', '?', ' ']) {
-                    return Err(err("a static segment may not contain '{', '}', '*', '?' or spaces"));
+                    return Err(err(
+                        "a static segment may not contain '{', '}', '*', '?' or spaces",
+                    ));
                 } else {
                     Segment::Static((*part).to_owned())
                 };
@@ -77,14 +85,20 @@ impl RouteKey {
     }
 
     fn new(method: String, segments: Vec<Segment>) -> Self {
-        let mut key = Self { method, segments, rank: (Vec::new(), false) };
+        let mut key = Self {
+            method,
+            segments,
+            rank: (Vec::new(), false),
+        };
         key.rank = key.specificity();
         key
     }
 
     /// Whether two keys route the same requests (parameter names aside).
     pub fn same_shape(&self, other: &Self) -> bool {
-        self.method == other.method && self.specificity() == other.specificity() && self.arn_pattern() == other.arn_pattern()
+        self.method == other.method
+            && self.specificity() == other.specificity()
+            && self.arn_pattern() == other.arn_pattern()
     }
 
     /// True when every request this route matches would also match `other`,
@@ -115,7 +129,11 @@ impl RouteKey {
     /// Whether the IAM pattern of this route ([`RouteKey::arn_pattern`]) matches
     /// exactly the requests the route matches: true when it has no parameters.
     pub fn is_literal(&self) -> bool {
-        self.method != "ANY" && self.segments.iter().all(|s| matches!(s, Segment::Static(_)))
+        self.method != "ANY"
+            && self
+                .segments
+                .iter()
+                .all(|s| matches!(s, Segment::Static(_)))
     }
 
     /// Whether the template ends in a greedy `{name+}`.
@@ -161,7 +179,11 @@ impl RouteKey {
     /// The IAM resource pattern of this route below `stage/`: `GET/events/*`.
     /// Path parameters become `*`, `ANY` becomes `*`.
     pub fn arn_pattern(&self) -> String {
-        let method = if self.method == "ANY" { "*" } else { &self.method };
+        let method = if self.method == "ANY" {
+            "*"
+        } else {
+            &self.method
+        };
         let mut out = String::from(method);
         if self.segments.is_empty() {
             out.push('/');
@@ -202,7 +224,9 @@ impl RouteKey {
             match (segment, parts.next()) {
                 (Segment::Static(s), Some(part)) if s == part => {}
                 (Segment::Param(_), Some(part)) if !part.is_empty() => {}
-                (Segment::Greedy(_), Some(part)) if !part.is_empty() => return parts.all(|p| !p.is_empty()),
+                (Segment::Greedy(_), Some(part)) if !part.is_empty() => {
+                    return parts.all(|p| !p.is_empty());
+                }
                 _ => return false,
             }
         }
@@ -228,7 +252,10 @@ impl fmt::Display for RouteKey {
 }
 
 fn valid_param(name: &str) -> Option<String> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     ok.then(|| name.to_owned())
 }
 
@@ -267,7 +294,9 @@ impl ScopeSet {
     /// Cognito authorizer semantics: access if ANY required scope is exactly
     /// one of the space-separated entries of the token's `scope` claim.
     pub fn any_granted_by(&self, scope_claim: &str) -> bool {
-        scope_claim.split(' ').any(|entry| !entry.is_empty() && self.0.contains(entry))
+        scope_claim
+            .split(' ')
+            .any(|entry| !entry.is_empty() && self.0.contains(entry))
     }
 
     /// The scopes, sorted.
@@ -306,10 +335,17 @@ impl RouteTable {
         for (key, scopes) in raw {
             let route_key = RouteKey::parse(&key)?;
             if let Some(other) = routes.iter().find(|r| r.key.same_shape(&route_key)) {
-                return Err(RouteTableError(format!("route {key:?} repeats {}", other.key)));
+                return Err(RouteTableError(format!(
+                    "route {key:?} repeats {}",
+                    other.key
+                )));
             }
-            let scopes = ScopeSet::new(scopes).map_err(|e| RouteTableError(format!("route {key:?}: {e}")))?;
-            routes.push(Route { key: route_key, scopes });
+            let scopes = ScopeSet::new(scopes)
+                .map_err(|e| RouteTableError(format!("route {key:?}: {e}")))?;
+            routes.push(Route {
+                key: route_key,
+                scopes,
+            });
         }
         Ok(Self { routes })
     }
@@ -336,7 +372,9 @@ impl RouteTable {
     pub fn by_path(&self, method: &str, path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .filter(|r| (r.key.method == method || r.key.method == "ANY") && r.key.matches_path(path))
+            .filter(|r| {
+                (r.key.method == method || r.key.method == "ANY") && r.key.matches_path(path)
+            })
             .max_by(|a, b| a.key.rank.cmp(&b.key.rank))
     }
 }
@@ -362,7 +400,10 @@ mod tests {
     #[test]
     fn param_template_matches_one_segment() {
         let t = table();
-        assert_eq!(key_of(t.by_path("GET", "/events/42")), Some("GET /events/{id}".into()));
+        assert_eq!(
+            key_of(t.by_path("GET", "/events/42")),
+            Some("GET /events/{id}".into())
+        );
         assert_eq!(key_of(t.by_path("GET", "/events/42/x")), None);
         assert_eq!(key_of(t.by_path("GET", "/events/")), None);
     }
@@ -370,32 +411,60 @@ mod tests {
     #[test]
     fn static_path_matches_exactly() {
         let t = table();
-        assert_eq!(key_of(t.by_path("GET", "/events")), Some("GET /events".into()));
-        assert_eq!(key_of(t.by_path("POST", "/events")), Some("POST /events".into()));
+        assert_eq!(
+            key_of(t.by_path("GET", "/events")),
+            Some("GET /events".into())
+        );
+        assert_eq!(
+            key_of(t.by_path("POST", "/events")),
+            Some("POST /events".into())
+        );
         assert_eq!(key_of(t.by_path("PUT", "/events")), None);
-        assert_eq!(key_of(t.by_path("GET", "/Events")), None, "paths are case-sensitive");
+        assert_eq!(
+            key_of(t.by_path("GET", "/Events")),
+            None,
+            "paths are case-sensitive"
+        );
     }
 
     #[test]
     fn proxy_template_matches_one_or_more_segments() {
         let t = table();
-        assert_eq!(key_of(t.by_path("PUT", "/files/a")), Some("ANY /files/{proxy+}".into()));
-        assert_eq!(key_of(t.by_path("GET", "/files/a/b/c")), Some("ANY /files/{proxy+}".into()));
+        assert_eq!(
+            key_of(t.by_path("PUT", "/files/a")),
+            Some("ANY /files/{proxy+}".into())
+        );
+        assert_eq!(
+            key_of(t.by_path("GET", "/files/a/b/c")),
+            Some("ANY /files/{proxy+}".into())
+        );
         assert_eq!(key_of(t.by_path("GET", "/files")), None);
     }
 
     #[test]
     fn static_route_beats_proxy() {
         let t = table();
-        assert_eq!(key_of(t.by_path("GET", "/files/readme")), Some("GET /files/readme".into()));
-        assert_eq!(key_of(t.by_path("POST", "/files/readme")), Some("ANY /files/{proxy+}".into()));
+        assert_eq!(
+            key_of(t.by_path("GET", "/files/readme")),
+            Some("GET /files/readme".into())
+        );
+        assert_eq!(
+            key_of(t.by_path("POST", "/files/readme")),
+            Some("ANY /files/{proxy+}".into())
+        );
     }
 
     #[test]
     fn template_lookup_prefers_exact_method_over_any() {
         let t = table();
-        assert_eq!(key_of(t.by_template("GET", "/events/{id}")), Some("GET /events/{id}".into()));
-        assert_eq!(key_of(t.by_template("PATCH", "/files/{proxy+}")), Some("ANY /files/{proxy+}".into()));
+        assert_eq!(
+            key_of(t.by_template("GET", "/events/{id}")),
+            Some("GET /events/{id}".into())
+        );
+        assert_eq!(
+            key_of(t.by_template("PATCH", "/files/{proxy+}")),
+            Some("ANY /files/{proxy+}".into())
+        );
         assert_eq!(key_of(t.by_template("PATCH", "/events/{id}")), None);
     }
 
@@ -471,7 +540,12 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for key in ["GET /events/{id}", "ANY /files/{proxy+}", "POST /", "DELETE /a/b"] {
+        for key in [
+            "GET /events/{id}",
+            "ANY /files/{proxy+}",
+            "POST /",
+            "DELETE /a/b",
+        ] {
             assert_eq!(RouteKey::parse(key).unwrap().to_string(), key);
         }
     }

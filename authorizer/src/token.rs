@@ -20,21 +20,27 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub fn extract_token(value: Option<&str>) -> Result<&str, AuthError> {
     let value = value.unwrap_or("");
     if value.len() > MAX_TOKEN_BYTES + "Bearer ".len() {
-        return Err(AuthError::TokenTooLarge { limit: MAX_TOKEN_BYTES });
+        return Err(AuthError::TokenTooLarge {
+            limit: MAX_TOKEN_BYTES,
+        });
     }
     let value = value.trim_matches(' ');
     if value.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::MissingToken);
     }
     let token = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_start_matches(' '),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+            rest.trim_start_matches(' ')
+        }
         _ => value,
     };
     if token.is_empty() {
         return Err(AuthError::MissingToken);
     }
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(AuthError::TokenTooLarge { limit: MAX_TOKEN_BYTES });
+        return Err(AuthError::TokenTooLarge {
+            limit: MAX_TOKEN_BYTES,
+        });
     }
     Ok(token)
 }
@@ -74,18 +80,19 @@ struct Payload {
     exp: f64,
     #[serde(default, deserialize_with = "strict_opt")]
     nbf: Option<f64>,
-    #[serde(default, deserialize_with = "strict_opt")]
-    iat: Option<f64>,
-    #[serde(default, deserialize_with = "strict_opt")]
-    auth_time: Option<f64>,
+    // Read only to check their types.
+    #[serde(default, rename = "iat", deserialize_with = "strict_opt")]
+    _iat: Option<f64>,
+    #[serde(default, rename = "auth_time", deserialize_with = "strict_opt")]
+    _auth_time: Option<f64>,
     #[serde(default, deserialize_with = "strict_opt")]
     iss: Option<String>,
     #[serde(default, deserialize_with = "strict_opt")]
     sub: Option<String>,
     #[serde(default, deserialize_with = "strict_opt")]
     scope: Option<String>,
-    #[serde(default, deserialize_with = "strict_opt")]
-    jti: Option<String>,
+    #[serde(default, rename = "jti", deserialize_with = "strict_opt")]
+    _jti: Option<String>,
     #[serde(default, deserialize_with = "strict_opt")]
     client_id: Option<String>,
     #[serde(default, deserialize_with = "strict_opt")]
@@ -122,12 +129,17 @@ impl<'a> UnverifiedToken<'a> {
     /// Splits and decodes the token; checks the header and claim types.
     pub fn parse(token: &'a str) -> Result<Self, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::TokenTooLarge { limit: MAX_TOKEN_BYTES });
+            return Err(AuthError::TokenTooLarge {
+                limit: MAX_TOKEN_BYTES,
+            });
         }
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(AuthError::Malformed("expected three dot-separated segments"));
+            return Err(AuthError::Malformed(
+                "expected three dot-separated segments",
+            ));
         };
         if header.is_empty() || payload.is_empty() || signature.is_empty() {
             return Err(AuthError::Malformed("empty segment"));
@@ -144,12 +156,13 @@ impl<'a> UnverifiedToken<'a> {
         if !payload.exp.is_finite() || payload.nbf.is_some_and(|n| !n.is_finite()) {
             return Err(AuthError::Malformed("exp or nbf not a finite number"));
         }
-        let _ = (payload.iat, payload.auth_time, &payload.jti);
-        if URL_SAFE_NO_PAD.decode(signature).is_err() {
-            return Err(AuthError::Malformed("signature is not base64url"));
-        }
         let signing_input = &token[..token.len() - signature.len() - 1];
-        Ok(Self { signing_input, signature, kid, payload })
+        Ok(Self {
+            signing_input,
+            signature,
+            kid,
+            payload,
+        })
     }
 
     /// The header's key id.
@@ -164,11 +177,22 @@ impl<'a> UnverifiedToken<'a> {
 
     /// Verifies the signature with `key`, then the claims against `rules` at `now`
     /// (Unix seconds with sub-second precision).
-    pub fn verify(self, key: &DecodingKey, rules: &Rules<'_>, now: f64) -> Result<Claims, AuthError> {
-        let ok = jsonwebtoken::crypto::verify(self.signature, self.signing_input.as_bytes(), key, Algorithm::RS256)
-            .map_err(|_| AuthError::InvalidSignature)?;
-        if !ok {
-            return Err(AuthError::InvalidSignature);
+    pub fn verify(
+        self,
+        key: &DecodingKey,
+        rules: &Rules<'_>,
+        now: f64,
+    ) -> Result<Claims, AuthError> {
+        // Err: the signature segment is not base64url; Ok(false): it does not verify.
+        match jsonwebtoken::crypto::verify(
+            self.signature,
+            self.signing_input.as_bytes(),
+            key,
+            Algorithm::RS256,
+        ) {
+            Ok(true) => {}
+            Ok(false) => return Err(AuthError::InvalidSignature),
+            Err(_) => return Err(AuthError::Malformed("signature is not base64url")),
         }
         let p = self.payload;
         // RFC 7519 4.1.4: the token must be used *before* exp.
@@ -178,7 +202,11 @@ impl<'a> UnverifiedToken<'a> {
         if p.nbf.is_some_and(|nbf| now < nbf - rules.skew) {
             return Err(AuthError::NotYetValid);
         }
-        if !p.iss.as_deref().is_some_and(|iss| rules.issuers.contains(&iss)) {
+        if !p
+            .iss
+            .as_deref()
+            .is_some_and(|iss| rules.issuers.contains(&iss))
+        {
             return Err(AuthError::IssuerNotAllowed);
         }
         let token_use = match p.token_use.as_deref() {
@@ -198,7 +226,7 @@ impl<'a> UnverifiedToken<'a> {
             return Err(AuthError::ClientNotAllowed);
         };
         if let Some(allowed) = rules.client_ids
-            && !allowed.iter().any(|c| *c == client)
+            && !allowed.contains(&client)
         {
             return Err(AuthError::ClientNotAllowed);
         }
@@ -215,12 +243,23 @@ impl<'a> UnverifiedToken<'a> {
     }
 }
 
-fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str, what: &'static str) -> Result<T, AuthError> {
+fn decode_json<T: for<'de> Deserialize<'de>>(
+    segment: &str,
+    what: &'static str,
+) -> Result<T, AuthError> {
     let (not_base64, not_object) = match what {
-        "header" => ("header is not base64url", "header is not a JSON object with typed fields"),
-        _ => ("payload is not base64url", "payload is not a JSON object with typed claims"),
+        "header" => (
+            "header is not base64url",
+            "header is not a JSON object with typed fields",
+        ),
+        _ => (
+            "payload is not base64url",
+            "payload is not a JSON object with typed claims",
+        ),
     };
-    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| AuthError::Malformed(not_base64))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthError::Malformed(not_base64))?;
     // serde would also build a struct from a JSON array: only objects are JWT segments.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(AuthError::Malformed(not_object));

@@ -15,11 +15,18 @@ fn root() -> PathBuf {
 
 fn fixture_config() -> Config {
     let env_file = root().join("authorizer/fixtures/authorizer.env");
-    let vars: BTreeMap<String, String> = dotenvy::from_path_iter(&env_file).unwrap().map(Result::unwrap).collect();
+    let vars: BTreeMap<String, String> = dotenvy::from_path_iter(&env_file)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     Config::from_lookup(|name| {
         let value = vars.get(name).cloned()?;
         // Paths in the env file are relative to the workspace root, where `cargo lambda watch` runs.
-        Some(if name == "JWKS_FILE" { root().join(value).display().to_string() } else { value })
+        Some(if name == "JWKS_FILE" {
+            root().join(value).display().to_string()
+        } else {
+            value
+        })
     })
     .unwrap()
 }
@@ -36,13 +43,20 @@ async fn every_fixture_gives_its_documented_answer() {
         if !(name.starts_with("apigw-") && name.ends_with(".json")) {
             continue;
         }
-        let want = expected.get(&name).unwrap_or_else(|| panic!("{name} has no entry in expected.json"));
-        let event: AuthorizerEvent = serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
-        let answer = handler::handle(&authorizer, LambdaEvent::new(event, Context::default())).await;
+        let want = expected
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} has no entry in expected.json"));
+        let event: AuthorizerEvent =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
+        let answer =
+            handler::handle(&authorizer, LambdaEvent::new(event, Context::default())).await;
         let got = match answer {
             Ok(r) => {
                 let json = serde_json::to_value(&r).unwrap();
-                match (json.get("isAuthorized"), &json["policyDocument"]["Statement"][0]["Effect"]) {
+                match (
+                    json.get("isAuthorized"),
+                    &json["policyDocument"]["Statement"][0]["Effect"],
+                ) {
                     (Some(Value::Bool(true)), _) => "authorized",
                     (Some(Value::Bool(false)), _) => "not-authorized",
                     (None, Value::String(e)) if e == "Allow" => "allow",
@@ -56,5 +70,9 @@ async fn every_fixture_gives_its_documented_answer() {
         assert_eq!(got, want, "{name}");
         seen += 1;
     }
-    assert_eq!(seen, expected.len(), "expected.json lists fixtures that do not exist");
+    assert_eq!(
+        seen,
+        expected.len(),
+        "expected.json lists fixtures that do not exist"
+    );
 }

@@ -15,10 +15,16 @@ use serde_json::{Value, json};
 use support::*;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
-fn decide_with(extra: &[(&str, &str)], event: &AuthorizerEvent) -> Result<AuthorizerResponse, AuthError> {
+fn decide_with(
+    extra: &[(&str, &str)],
+    event: &AuthorizerEvent,
+) -> Result<AuthorizerResponse, AuthError> {
     let a = authorizer_at(NOW, extra);
     rt().block_on(a.handle(event)).result
 }
@@ -44,7 +50,10 @@ fn assert_allowed(result: Result<AuthorizerResponse, AuthError>) -> Value {
     match result {
         Ok(r @ AuthorizerResponse::Policy(_)) => {
             let json = serde_json::to_value(&r).unwrap();
-            assert_eq!(json["policyDocument"]["Statement"][0]["Effect"], "Allow", "{json}");
+            assert_eq!(
+                json["policyDocument"]["Statement"][0]["Effect"], "Allow",
+                "{json}"
+            );
             json
         }
         other => panic!("expected an Allow policy, got {other:?}"),
@@ -57,7 +66,10 @@ fn get_token() -> String {
 
 fn with_header(header: Value, rest_of: &str) -> String {
     let (_, payload_and_sig) = rest_of.split_once('.').unwrap();
-    format!("{}.{payload_and_sig}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()))
+    format!(
+        "{}.{payload_and_sig}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap())
+    )
 }
 
 // ---- token shape ----
@@ -76,7 +88,10 @@ fn empty_token_rejected() {
 #[test]
 fn missing_authorization_header_rejected() {
     let e = v2_event(None, "GET /events", "/events");
-    assert_eq!(serde_json::to_value(decide(&e).unwrap()).unwrap()["isAuthorized"], false);
+    assert_eq!(
+        serde_json::to_value(decide(&e).unwrap()).unwrap()["isAuthorized"],
+        false
+    );
     let e = request_event("X-Other", "x", "GET", "/events", "/events");
     assert_rejected!(decide(&e), AuthError::MissingToken);
 }
@@ -96,7 +111,10 @@ fn two_segments_rejected() {
 
 #[test]
 fn four_segments_rejected() {
-    assert_rejected!(get_events(&format!("{}.x", get_token())), AuthError::Malformed(_));
+    assert_rejected!(
+        get_events(&format!("{}.x", get_token())),
+        AuthError::Malformed(_)
+    );
 }
 
 #[test]
@@ -104,21 +122,32 @@ fn bad_base64_rejected() {
     let t = get_token();
     let (h, rest) = t.split_once('.').unwrap();
     assert_rejected!(get_events(&format!("{h}!.{rest}")), AuthError::Malformed(_));
-    assert_rejected!(get_events(&format!("{h}==.{rest}")), AuthError::Malformed(_));
+    assert_rejected!(
+        get_events(&format!("{h}==.{rest}")),
+        AuthError::Malformed(_)
+    );
     let (input, _) = t.rsplit_once('.').unwrap();
     assert_rejected!(get_events(&format!("{input}.%%%")), AuthError::Malformed(_));
 }
 
 #[test]
 fn header_not_object_rejected() {
-    assert_rejected!(get_events(&with_header(json!(["RS256"]), &get_token())), AuthError::Malformed(_));
+    assert_rejected!(
+        get_events(&with_header(json!(["RS256"]), &get_token())),
+        AuthError::Malformed(_)
+    );
 }
 
 #[test]
 fn payload_not_object_rejected() {
     let t = get_token();
     let parts: Vec<&str> = t.split('.').collect();
-    let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(b"\"just a string\""), parts[2]);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(b"\"just a string\""),
+        parts[2]
+    );
     assert_rejected!(get_events(&forged), AuthError::Malformed(_));
 }
 
@@ -131,7 +160,10 @@ fn bearer_prefix_any_case_accepted() {
 
 #[test]
 fn other_scheme_rejected() {
-    assert_rejected!(get_events(&format!("Basic {}", get_token())), AuthError::Malformed(_));
+    assert_rejected!(
+        get_events(&format!("Basic {}", get_token())),
+        AuthError::Malformed(_)
+    );
 }
 
 // ---- algorithm and key ----
@@ -141,7 +173,10 @@ fn alg_none_rejected() {
     let b = TokenBuilder::access("weather-api/get").header("alg", json!("none"));
     let unsigned = format!("{}.", b.signing_input());
     assert_rejected!(get_events(&unsigned), AuthError::Malformed(_));
-    assert_rejected!(get_events(&format!("{unsigned}AAAA")), AuthError::AlgorithmNotAllowed);
+    assert_rejected!(
+        get_events(&format!("{unsigned}AAAA")),
+        AuthError::AlgorithmNotAllowed
+    );
 }
 
 #[test]
@@ -153,33 +188,45 @@ fn hs256_signed_with_rsa_public_key_bytes_rejected() {
         .signed_with(jsonwebtoken::EncodingKey::from_secret(&public));
     let input = b.signing_input();
     let key = jsonwebtoken::EncodingKey::from_secret(&public);
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).unwrap();
-    assert_rejected!(get_events(&format!("{input}.{sig}")), AuthError::AlgorithmNotAllowed);
+    let sig =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).unwrap();
+    assert_rejected!(
+        get_events(&format!("{input}.{sig}")),
+        AuthError::AlgorithmNotAllowed
+    );
 }
 
 #[test]
 fn es256_label_on_rs256_signature_rejected() {
-    let t = TokenBuilder::access("weather-api/get").header("alg", json!("ES256")).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .header("alg", json!("ES256"))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::AlgorithmNotAllowed);
 }
 
 #[test]
 fn ps256_and_rs512_labels_rejected() {
     for alg in ["PS256", "RS512", "rs256"] {
-        let t = TokenBuilder::access("weather-api/get").header("alg", json!(alg)).sign();
+        let t = TokenBuilder::access("weather-api/get")
+            .header("alg", json!(alg))
+            .sign();
         assert_rejected!(get_events(&t), AuthError::AlgorithmNotAllowed);
     }
 }
 
 #[test]
 fn alg_missing_rejected() {
-    let t = TokenBuilder::access("weather-api/get").header("alg", json!(null)).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .header("alg", json!(null))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
 #[test]
 fn crit_header_rejected() {
-    let t = TokenBuilder::access("weather-api/get").header("crit", json!(["exp"])).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .header("crit", json!(["exp"]))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
@@ -195,13 +242,17 @@ fn jku_header_not_followed() {
 
 #[test]
 fn missing_kid_rejected() {
-    let t = TokenBuilder::access("weather-api/get").without_header("kid").sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .without_header("kid")
+        .sign();
     assert_rejected!(get_events(&t), AuthError::MissingKid);
 }
 
 #[test]
 fn kid_not_a_string_rejected() {
-    let t = TokenBuilder::access("weather-api/get").header("kid", json!(1)).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .header("kid", json!(1))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
@@ -209,20 +260,28 @@ fn kid_not_a_string_rejected() {
 fn tampered_payload_rejected() {
     let t = TokenBuilder::access("weather-api/get").sign();
     let forged_payload = URL_SAFE_NO_PAD.encode(
-        serde_json::to_vec(&json!({"sub": CLIENT, "token_use": "access", "scope": "weather-api/delete",
-            "iss": ISSUER, "exp": NOW as i64 + 3600, "client_id": CLIENT}))
+        serde_json::to_vec(
+            &json!({"sub": CLIENT, "token_use": "access", "scope": "weather-api/delete",
+            "iss": ISSUER, "exp": NOW as i64 + 3600, "client_id": CLIENT}),
+        )
         .unwrap(),
     );
     let parts: Vec<&str> = t.split('.').collect();
     assert_rejected!(
-        decide(&token_event(&format!("{}.{forged_payload}.{}", parts[0], parts[2]), "DELETE", "/events/1")),
+        decide(&token_event(
+            &format!("{}.{forged_payload}.{}", parts[0], parts[2]),
+            "DELETE",
+            "/events/1"
+        )),
         AuthError::InvalidSignature
     );
 }
 
 #[test]
 fn signed_with_another_key_rejected() {
-    let t = TokenBuilder::access("weather-api/get").signed_with(other_key()).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .signed_with(other_key())
+        .sign();
     assert_rejected!(get_events(&t), AuthError::InvalidSignature);
 }
 
@@ -240,64 +299,98 @@ fn truncated_signature_rejected() {
 fn exp_equal_now_rejected() {
     let now = 1_700_000_000.0;
     let a = authorizer_at(now, &[]);
-    let t = TokenBuilder::access("weather-api/get").claim("exp", json!(now as i64)).sign();
-    assert_rejected!(rt().block_on(a.handle(&token_event(&t, "GET", "/events"))).result, AuthError::Expired);
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("exp", json!(now as i64))
+        .sign();
+    assert_rejected!(
+        rt().block_on(a.handle(&token_event(&t, "GET", "/events")))
+            .result,
+        AuthError::Expired
+    );
 }
 
 #[test]
 fn exp_half_a_second_ahead_allowed() {
     // NOW is x.5: exp = x + 1 is half a second away; sub-second precision matters.
-    let t = TokenBuilder::access("weather-api/get").claim("exp", json!(NOW.ceil() as i64)).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("exp", json!(NOW.ceil() as i64))
+        .sign();
     assert_allowed(get_events(&t));
 }
 
 #[test]
 fn exp_half_a_second_past_rejected() {
-    let t = TokenBuilder::access("weather-api/get").claim("exp", json!(NOW.floor() as i64)).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("exp", json!(NOW.floor() as i64))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Expired);
 }
 
 #[test]
 fn exp_within_skew_allowed() {
-    let t = TokenBuilder::access("weather-api/get").claim("exp", json!(NOW as i64 - 5)).sign();
-    assert_allowed(decide_with(&[("CLOCK_SKEW_SECONDS", "10")], &token_event(&t, "GET", "/events")));
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("exp", json!(NOW as i64 - 5))
+        .sign();
+    assert_allowed(decide_with(
+        &[("CLOCK_SKEW_SECONDS", "10")],
+        &token_event(&t, "GET", "/events"),
+    ));
 }
 
 #[test]
 fn exp_plus_skew_boundary_rejected() {
     let now = 1_700_000_010.0;
     let a = authorizer_at(now, &[("CLOCK_SKEW_SECONDS", "10")]);
-    let t = TokenBuilder::access("weather-api/get").claim("exp", json!(1_700_000_000)).sign();
-    assert_rejected!(rt().block_on(a.handle(&token_event(&t, "GET", "/events"))).result, AuthError::Expired);
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("exp", json!(1_700_000_000))
+        .sign();
+    assert_rejected!(
+        rt().block_on(a.handle(&token_event(&t, "GET", "/events")))
+            .result,
+        AuthError::Expired
+    );
 }
 
 #[test]
 fn exp_missing_rejected() {
-    let t = TokenBuilder::access("weather-api/get").without("exp").sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .without("exp")
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
 #[test]
 fn exp_as_string_rejected() {
-    let t = TokenBuilder::access("weather-api/get").claim("exp", json!("4102444800")).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("exp", json!("4102444800"))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
 #[test]
 fn nbf_in_future_rejected() {
-    let t = TokenBuilder::access("weather-api/get").claim("nbf", json!(NOW as i64 + 60)).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("nbf", json!(NOW as i64 + 60))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::NotYetValid);
 }
 
 #[test]
 fn nbf_within_skew_allowed() {
-    let t = TokenBuilder::access("weather-api/get").claim("nbf", json!(NOW as i64 + 5)).sign();
-    assert_allowed(decide_with(&[("CLOCK_SKEW_SECONDS", "10")], &token_event(&t, "GET", "/events")));
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("nbf", json!(NOW as i64 + 5))
+        .sign();
+    assert_allowed(decide_with(
+        &[("CLOCK_SKEW_SECONDS", "10")],
+        &token_event(&t, "GET", "/events"),
+    ));
 }
 
 #[test]
 fn iat_as_string_rejected() {
-    let t = TokenBuilder::access("weather-api/get").claim("iat", json!("yesterday")).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("iat", json!("yesterday"))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
@@ -306,27 +399,37 @@ fn iat_as_string_rejected() {
 #[test]
 fn wrong_iss_rejected() {
     let t = TokenBuilder::access("weather-api/get")
-        .claim("iss", json!("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"))
+        .claim(
+            "iss",
+            json!("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"),
+        )
         .sign();
     assert_rejected!(get_events(&t), AuthError::IssuerNotAllowed);
 }
 
 #[test]
 fn iss_with_trailing_slash_rejected() {
-    let t = TokenBuilder::access("weather-api/get").claim("iss", json!(format!("{ISSUER}/"))).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("iss", json!(format!("{ISSUER}/")))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::IssuerNotAllowed);
 }
 
 #[test]
 fn iss_missing_rejected() {
-    let t = TokenBuilder::access("weather-api/get").without("iss").sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .without("iss")
+        .sign();
     assert_rejected!(get_events(&t), AuthError::IssuerNotAllowed);
 }
 
 #[test]
 fn issuer_cognito_idp_host_variant_allowed() {
     let t = TokenBuilder::access("weather-api/get")
-        .claim("iss", json!("https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"))
+        .claim(
+            "iss",
+            json!("https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"),
+        )
         .sign();
     assert_allowed(get_events(&t));
 }
@@ -335,29 +438,43 @@ fn issuer_cognito_idp_host_variant_allowed() {
 
 #[test]
 fn token_use_id_on_scoped_route_rejected() {
-    assert_rejected!(get_events(&TokenBuilder::id().sign()), AuthError::TokenUseNotAccepted);
+    assert_rejected!(
+        get_events(&TokenBuilder::id().sign()),
+        AuthError::TokenUseNotAccepted
+    );
 }
 
 #[test]
 fn token_use_refresh_rejected() {
-    let t = TokenBuilder::access("weather-api/get").claim("token_use", json!("refresh")).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("token_use", json!("refresh"))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::TokenUseNotAccepted);
 }
 
 #[test]
 fn token_use_missing_rejected() {
-    let t = TokenBuilder::access("weather-api/get").without("token_use").sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .without("token_use")
+        .sign();
     assert_rejected!(get_events(&t), AuthError::TokenUseNotAccepted);
 }
 
 #[test]
 fn access_token_on_unscoped_route_rejected() {
-    assert_rejected!(decide(&token_event(&get_token(), "GET", "/me")), AuthError::TokenUseNotAccepted);
+    assert_rejected!(
+        decide(&token_event(&get_token(), "GET", "/me")),
+        AuthError::TokenUseNotAccepted
+    );
 }
 
 #[test]
 fn id_token_on_unscoped_route_allowed_with_user_context() {
-    let json = assert_allowed(decide(&token_event(&TokenBuilder::id().sign(), "GET", "/me")));
+    let json = assert_allowed(decide(&token_event(
+        &TokenBuilder::id().sign(),
+        "GET",
+        "/me",
+    )));
     assert_eq!(json["context"]["username"], "alice");
     assert_eq!(json["context"]["groups"], "admins,readers");
     assert_eq!(json["context"]["aud"], CLIENT);
@@ -367,43 +484,63 @@ fn id_token_on_unscoped_route_allowed_with_user_context() {
 #[test]
 fn aud_array_on_id_token_rejected() {
     let t = TokenBuilder::id().claim("aud", json!([CLIENT])).sign();
-    assert_rejected!(decide(&token_event(&t, "GET", "/me")), AuthError::Malformed(_));
+    assert_rejected!(
+        decide(&token_event(&t, "GET", "/me")),
+        AuthError::Malformed(_)
+    );
 }
 
 #[test]
 fn id_token_aud_not_allowed_rejected() {
-    let t = TokenBuilder::id().claim("aud", json!("someone-else")).sign();
+    let t = TokenBuilder::id()
+        .claim("aud", json!("someone-else"))
+        .sign();
     let e = token_event(&t, "GET", "/me");
-    assert_rejected!(decide_with(&[("APP_CLIENT_IDS", CLIENT)], &e), AuthError::ClientNotAllowed);
+    assert_rejected!(
+        decide_with(&[("APP_CLIENT_IDS", CLIENT)], &e),
+        AuthError::ClientNotAllowed
+    );
 }
 
 #[test]
 fn client_id_not_allowed_rejected() {
     let e = token_event(&get_token(), "GET", "/events");
-    assert_rejected!(decide_with(&[("APP_CLIENT_IDS", "another-client")], &e), AuthError::ClientNotAllowed);
+    assert_rejected!(
+        decide_with(&[("APP_CLIENT_IDS", "another-client")], &e),
+        AuthError::ClientNotAllowed
+    );
 }
 
 #[test]
 fn client_id_in_allow_list_allowed() {
     let e = token_event(&get_token(), "GET", "/events");
-    assert_allowed(decide_with(&[("APP_CLIENT_IDS", &format!("another-client,{CLIENT}"))], &e));
+    assert_allowed(decide_with(
+        &[("APP_CLIENT_IDS", &format!("another-client,{CLIENT}"))],
+        &e,
+    ));
 }
 
 #[test]
 fn app_client_ids_unset_accepts_any_client_of_the_pool() {
-    let t = TokenBuilder::access("weather-api/get").claim("client_id", json!("any-client")).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("client_id", json!("any-client"))
+        .sign();
     assert_allowed(get_events(&t));
 }
 
 #[test]
 fn client_id_missing_rejected() {
-    let t = TokenBuilder::access("weather-api/get").without("client_id").sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .without("client_id")
+        .sign();
     assert_rejected!(get_events(&t), AuthError::ClientNotAllowed);
 }
 
 #[test]
 fn claim_null_rejected() {
-    let t = TokenBuilder::access("weather-api/get").claim("sub", json!(null)).sign();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("sub", json!(null))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
@@ -417,12 +554,17 @@ fn scope_claim_missing_rejected() {
 
 #[test]
 fn scope_claim_empty_rejected() {
-    assert_rejected!(get_events(&TokenBuilder::access("").sign()), AuthError::InsufficientScope);
+    assert_rejected!(
+        get_events(&TokenBuilder::access("").sign()),
+        AuthError::InsufficientScope
+    );
 }
 
 #[test]
 fn scope_claim_non_string_rejected() {
-    let t = TokenBuilder::access("").claim("scope", json!(["weather-api/get"])).sign();
+    let t = TokenBuilder::access("")
+        .claim("scope", json!(["weather-api/get"]))
+        .sign();
     assert_rejected!(get_events(&t), AuthError::Malformed(_));
 }
 
@@ -434,12 +576,18 @@ fn scope_claim_tab_separated_no_match() {
 
 #[test]
 fn scope_claim_different_case_no_match() {
-    assert_rejected!(get_events(&TokenBuilder::access("Weather-Api/Get").sign()), AuthError::InsufficientScope);
+    assert_rejected!(
+        get_events(&TokenBuilder::access("Weather-Api/Get").sign()),
+        AuthError::InsufficientScope
+    );
 }
 
 #[test]
 fn scope_claim_prefix_of_required_no_match() {
-    assert_rejected!(get_events(&TokenBuilder::access("weather-api/ge weather-api").sign()), AuthError::InsufficientScope);
+    assert_rejected!(
+        get_events(&TokenBuilder::access("weather-api/ge weather-api").sign()),
+        AuthError::InsufficientScope
+    );
 }
 
 #[test]
@@ -453,48 +601,80 @@ fn post_only_token_gets_post_not_get() {
 fn insufficient_scope_deny_mode_returns_explicit_deny() {
     let t = TokenBuilder::access("weather-api/post").sign();
     let arn = format!("{METHOD_ARN_BASE}/GET/events");
-    let r = decide_with(&[("INSUFFICIENT_SCOPE", "deny")], &token_event(&t, "GET", "/events")).unwrap();
-    let AuthorizerResponse::Policy(p) = r else { panic!("policy expected") };
+    let r = decide_with(
+        &[("INSUFFICIENT_SCOPE", "deny")],
+        &token_event(&t, "GET", "/events"),
+    )
+    .unwrap();
+    let AuthorizerResponse::Policy(p) = r else {
+        panic!("policy expected")
+    };
     assert!(!evaluate(&p.policy_document, &arn));
-    assert!(evaluate(&p.policy_document, &format!("{METHOD_ARN_BASE}/POST/events")));
+    assert!(evaluate(
+        &p.policy_document,
+        &format!("{METHOD_ARN_BASE}/POST/events")
+    ));
 }
 
 // ---- routes and ARNs ----
 
 #[test]
 fn route_not_configured_rejected() {
-    assert_rejected!(decide(&token_event(&get_token(), "GET", "/admin")), AuthError::RouteNotConfigured);
-    assert_rejected!(decide(&token_event(&get_token(), "PUT", "/events")), AuthError::RouteNotConfigured);
+    assert_rejected!(
+        decide(&token_event(&get_token(), "GET", "/admin")),
+        AuthError::RouteNotConfigured
+    );
+    assert_rejected!(
+        decide(&token_event(&get_token(), "PUT", "/events")),
+        AuthError::RouteNotConfigured
+    );
 }
 
 #[test]
 fn id_param_route_matched() {
     assert_allowed(decide(&token_event(&get_token(), "GET", "/events/42")));
-    assert_rejected!(decide(&token_event(&get_token(), "DELETE", "/events/42")), AuthError::InsufficientScope);
+    assert_rejected!(
+        decide(&token_event(&get_token(), "DELETE", "/events/42")),
+        AuthError::InsufficientScope
+    );
 }
 
 #[test]
 fn proxy_route_matched() {
     let t = TokenBuilder::access("files/all").sign();
     let json = assert_allowed(decide(&token_event(&t, "PATCH", "/files/a/b/c")));
-    assert_eq!(json["policyDocument"]["Statement"][0]["Resource"], json!([format!("{METHOD_ARN_BASE}/*/files/*")]));
+    assert_eq!(
+        json["policyDocument"]["Statement"][0]["Resource"],
+        json!([format!("{METHOD_ARN_BASE}/*/files/*")])
+    );
 }
 
 #[test]
 fn aws_cn_partition_kept_in_policy() {
-    let e: AuthorizerEvent = serde_json::from_value(json!({"type": "TOKEN", "authorizationToken": get_token(),
+    let e: AuthorizerEvent =
+        serde_json::from_value(json!({"type": "TOKEN", "authorizationToken": get_token(),
         "methodArn": "arn:aws-cn:execute-api:cn-north-1:123456789012:abc/test/GET/events"}))
-    .unwrap();
+        .unwrap();
     let json = assert_allowed(decide(&e));
-    for r in json["policyDocument"]["Statement"][0]["Resource"].as_array().unwrap() {
-        assert!(r.as_str().unwrap().starts_with("arn:aws-cn:execute-api:cn-north-1:123456789012:abc/test/"), "{r}");
+    for r in json["policyDocument"]["Statement"][0]["Resource"]
+        .as_array()
+        .unwrap()
+    {
+        assert!(
+            r.as_str()
+                .unwrap()
+                .starts_with("arn:aws-cn:execute-api:cn-north-1:123456789012:abc/test/"),
+            "{r}"
+        );
     }
 }
 
 #[test]
 fn malformed_method_arn_is_a_server_fault() {
-    let e: AuthorizerEvent =
-        serde_json::from_value(json!({"type": "TOKEN", "authorizationToken": get_token(), "methodArn": "nope"})).unwrap();
+    let e: AuthorizerEvent = serde_json::from_value(
+        json!({"type": "TOKEN", "authorizationToken": get_token(), "methodArn": "nope"}),
+    )
+    .unwrap();
     let err = decide(&e).unwrap_err();
     assert!(err.is_server_fault(), "{err:?}");
 }
@@ -514,7 +694,10 @@ fn allowed_answer_has_principal_every_permitted_route_and_no_null() {
             format!("{METHOD_ARN_BASE}/POST/events"),
         ])
     );
-    assert_eq!(json["policyDocument"]["Statement"][0]["Action"], json!(["execute-api:Invoke"]));
+    assert_eq!(
+        json["policyDocument"]["Statement"][0]["Action"],
+        json!(["execute-api:Invoke"])
+    );
     assert_eq!(json["context"]["client_id"], CLIENT);
     assert_eq!(json["context"]["scope"], "weather-api/get weather-api/post");
     let text = serde_json::to_string(&json).unwrap();
@@ -525,20 +708,37 @@ fn allowed_answer_has_principal_every_permitted_route_and_no_null() {
 #[test]
 fn request_event_header_found_case_insensitively() {
     for name in ["Authorization", "authorization", "AUTHORIZATION"] {
-        let e = request_event(name, &format!("Bearer {}", get_token()), "GET", "/events/{id}", "/events/7");
+        let e = request_event(
+            name,
+            &format!("Bearer {}", get_token()),
+            "GET",
+            "/events/{id}",
+            "/events/7",
+        );
         assert_allowed(decide(&e));
     }
 }
 
 #[test]
 fn request_event_uses_resource_template() {
-    let e = request_event("Authorization", &get_token(), "DELETE", "/events/{id}", "/events/7");
+    let e = request_event(
+        "Authorization",
+        &get_token(),
+        "DELETE",
+        "/events/{id}",
+        "/events/7",
+    );
     assert_rejected!(decide(&e), AuthError::InsufficientScope);
 }
 
 #[test]
 fn http_api_allowed_gets_simple_answer_with_context() {
-    let r = decide(&v2_event(Some(&format!("Bearer {}", get_token())), "GET /events/{id}", "/events/1")).unwrap();
+    let r = decide(&v2_event(
+        Some(&format!("Bearer {}", get_token())),
+        "GET /events/{id}",
+        "/events/1",
+    ))
+    .unwrap();
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["isAuthorized"], true);
     assert_eq!(json["context"]["client_id"], CLIENT);
@@ -563,14 +763,30 @@ fn http_api_denied_gets_is_authorized_false() {
 fn repeated_token_served_from_cache_until_exp() {
     let clock = Arc::new(AtomicU64::new(NOW.to_bits()));
     let c = clock.clone();
-    let a = Authorizer::new(config(&[]), move || f64::from_bits(c.load(Ordering::SeqCst))).unwrap();
-    let t = TokenBuilder::access("weather-api/get").claim("exp", json!(NOW as i64 + 10)).sign();
+    let a = Authorizer::new(config(&[]), move || {
+        f64::from_bits(c.load(Ordering::SeqCst))
+    })
+    .unwrap();
+    let t = TokenBuilder::access("weather-api/get")
+        .claim("exp", json!(NOW as i64 + 10))
+        .sign();
     let rt = rt();
-    assert_allowed(rt.block_on(a.handle(&token_event(&t, "GET", "/events"))).result);
+    assert_allowed(
+        rt.block_on(a.handle(&token_event(&t, "GET", "/events")))
+            .result,
+    );
     // Same token on another route: decided by its scopes, from the cache.
-    assert_rejected!(rt.block_on(a.handle(&token_event(&t, "POST", "/events"))).result, AuthError::InsufficientScope);
+    assert_rejected!(
+        rt.block_on(a.handle(&token_event(&t, "POST", "/events")))
+            .result,
+        AuthError::InsufficientScope
+    );
     clock.store((NOW + 10.0).to_bits(), Ordering::SeqCst);
-    assert_rejected!(rt.block_on(a.handle(&token_event(&t, "GET", "/events"))).result, AuthError::Expired);
+    assert_rejected!(
+        rt.block_on(a.handle(&token_event(&t, "GET", "/events")))
+            .result,
+        AuthError::Expired
+    );
 }
 
 #[test]

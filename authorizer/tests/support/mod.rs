@@ -26,7 +26,9 @@ pub const ROUTES: &str = r#"{"GET /events": ["weather-api/get"], "GET /events/{i
 pub const METHOD_ARN_BASE: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod";
 
 pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
 }
 
 pub fn test_key() -> EncodingKey {
@@ -58,7 +60,10 @@ impl TokenBuilder {
             "jti": "1f0e8a52-6c52-4b06-9d3c-5c9c2a1d0000", "client_id": CLIENT,
         });
         Self {
-            header: json!({"kid": KID, "alg": "RS256"}).as_object().unwrap().clone(),
+            header: json!({"kid": KID, "alg": "RS256"})
+                .as_object()
+                .unwrap()
+                .clone(),
             claims: claims.as_object().unwrap().clone(),
             key: Some(Arc::new(test_key())),
         }
@@ -138,7 +143,10 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 }
 
 /// An authorizer at a fixed clock.
-pub fn authorizer_at(now: f64, extra: &[(&str, &str)]) -> Authorizer<impl authorizer::Clock + use<>> {
+pub fn authorizer_at(
+    now: f64,
+    extra: &[(&str, &str)],
+) -> Authorizer<impl authorizer::Clock + use<>> {
     Authorizer::new(config(extra), move || now).unwrap()
 }
 
@@ -153,7 +161,13 @@ pub fn token_event(authorization: &str, method: &str, path: &str) -> AuthorizerE
 }
 
 /// A REST REQUEST event with the token in an `Authorization` header spelled `header_name`.
-pub fn request_event(header_name: &str, authorization: &str, method: &str, resource: &str, path: &str) -> AuthorizerEvent {
+pub fn request_event(
+    header_name: &str,
+    authorization: &str,
+    method: &str,
+    resource: &str,
+    path: &str,
+) -> AuthorizerEvent {
     serde_json::from_value(json!({
         "type": "REQUEST",
         "methodArn": format!("{METHOD_ARN_BASE}/{method}{path}"),
@@ -207,13 +221,18 @@ pub struct JwksServer {
 impl JwksServer {
     pub async fn start(reply: Reply) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let uri = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        let uri = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
         let hits = Arc::new(AtomicUsize::new(0));
         let reply = Arc::new(Mutex::new(reply));
         let (h, r) = (hits.clone(), reply.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
                 let (h, r) = (h.clone(), r.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 4096];
@@ -246,7 +265,12 @@ impl JwksServer {
                 });
             }
         });
-        Self { uri, hits, reply, task }
+        Self {
+            uri,
+            hits,
+            reply,
+            task,
+        }
     }
 
     pub fn hits(&self) -> usize {
