@@ -10,6 +10,20 @@
 //! - a local stack (a local token issuer standing in for Cognito and a local gateway
 //!   standing in for API Gateway) reads to mirror the deployed configuration.
 
+//!
+//! The local stack itself: [`cognito`] (a token issuer standing in for Cognito),
+//! [`gateway`] (API Gateway's REST semantics in front of the functions), [`stack`]
+//! (`cargo lambda watch` and both servers started and stopped together), [`http`] and
+//! [`log`] (their small shared server and request logs).
+
+pub mod cognito;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod log;
+pub mod stack;
 pub mod template;
 
+pub use error::StackError;
+pub use stack::{Stack, StackOptions};
 pub use template::{StackModel, Template, TemplateError};
