@@ -1,0 +1,899 @@
+//! A local stand-in for the REST API in `template.yaml` (API Gateway, REST semantics),
+//! in front of the real functions running under `cargo lambda watch`.
+//!
+//! For each request under `/{stage}`:
+//!
+//! 1. Match the route with API Gateway's rules (static beats `{param}` beats
+//!    `{proxy+}`): an unknown path, or a known path with another method, is 403
+//!    `Missing Authentication Token`. `OPTIONS` on a known path is the CORS preflight,
+//!    answered here without the authorizer.
+//! 2. TOKEN authorizer, identity source the configured header: missing or empty is 401
+//!    without invoking. Else the policy cached for that header value (for
+//!    `ReauthorizeEvery` seconds; only policy answers are cached), else invoke the
+//!    authorizer with `{"type": "TOKEN", "authorizationToken", "methodArn"}`: its error
+//!    `Unauthorized` is 401, any other error or a malformed answer 500.
+//! 3. Evaluate the policy against the method ARN with IAM's wildcards: deny is 403.
+//! 4. Invoke the route's function with the REST proxy event (authorizer context and
+//!    `principalId` in `requestContext.authorizer`) and return its answer; a function
+//!    error or malformed answer is 502.
+//!
+//! Error answers follow the template's Gateway Responses (status, headers such as
+//! `WWW-Authenticate`, body template). One line per request goes to the log file:
+//! method, path (never the query string), status, latency, the authorizer's part.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use authorizer::policy;
+use authorizer::routes::{RouteTable, Segment};
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayProxyRequest, ApiGatewayProxyRequestContext,
+    ApiGatewayProxyResponse,
+};
+use aws_lambda_events::encodings::Body as LambdaBody;
+use aws_lambda_events::query_map::QueryMap;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::http::request::Parts;
+use hyper::{HeaderMap, Method, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::StackError;
+use crate::http::{Body, Handler, HttpResponse};
+use crate::log::LogFile;
+use crate::template::{Cors, GatewayResponse, PayloadType, RouteAuth, RouteTarget, StackModel};
+
+/// API Gateway's payload limit.
+pub const MAX_BODY: usize = 10 * 1024 * 1024;
+/// The account id in local method ARNs.
+pub const ACCOUNT_ID: &str = "123456789012";
+/// The API id in local method ARNs.
+pub const API_ID: &str = "localapi";
+
+/// The TOKEN authorizer of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAuthorizer {
+    /// The function (binary) to invoke.
+    pub function: String,
+    /// The identity source header, e.g. `Authorization`.
+    pub identity_header: String,
+    /// Policy cache TTL (`ReauthorizeEvery`; zero disables the cache).
+    pub ttl: Duration,
+}
+
+/// A route's target and authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    function: String,
+    authorized: bool,
+}
+
+/// What the local gateway serves, from the template.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Stage name: the first path segment.
+    pub stage: String,
+    /// Region for method ARNs.
+    pub region: String,
+    routes: RouteTable,
+    targets: HashMap<String, Target>,
+    /// The TOKEN authorizer.
+    pub authorizer: TokenAuthorizer,
+    cors: Option<Cors>,
+    gateway_responses: BTreeMap<String, GatewayResponse>,
+}
+
+impl GatewayConfig {
+    /// Routes, authorizer, CORS and Gateway Responses of `model`.
+    pub fn from_model(model: &StackModel, region: &str) -> Result<Self, StackError> {
+        let stage = model.resolve(&model.api.stage_name).ok_or_else(|| {
+            StackError::Unsupported(
+                "StageName must be literal or a parameter with a default".into(),
+            )
+        })?;
+        let mut table = serde_json::Map::new();
+        let mut targets = HashMap::new();
+        for route in model.function_routes() {
+            let RouteTarget::Function { function, .. } = &route.target else {
+                continue;
+            };
+            let binary = model
+                .functions
+                .get(function)
+                .and_then(|f| f.binary.clone())
+                .ok_or_else(|| {
+                    StackError::Unsupported(format!(
+                        "{function}: no Metadata.BuildProperties.Binary, so no binary to run"
+                    ))
+                })?;
+            let key = route.key.to_string();
+            table.insert(key.clone(), json!([]));
+            targets.insert(
+                key,
+                Target {
+                    function: binary,
+                    authorized: matches!(route.auth, RouteAuth::Authorizer(_)),
+                },
+            );
+        }
+        let routes = RouteTable::from_json(&Value::Object(table).to_string())
+            .map_err(|e| StackError::Unsupported(format!("API routes: {e}")))?;
+        let name =
+            model.api.default_authorizer.as_ref().ok_or_else(|| {
+                StackError::Unsupported("the API has no DefaultAuthorizer".into())
+            })?;
+        let spec = &model.api.authorizers[name];
+        if spec.payload != PayloadType::Token {
+            return Err(StackError::Unsupported(format!(
+                "authorizer {name}: only TOKEN authorizers are mirrored locally"
+            )));
+        }
+        let function = model
+            .functions
+            .get(&spec.function)
+            .and_then(|f| f.binary.clone())
+            .ok_or_else(|| {
+                StackError::Unsupported(format!("{}: no BuildProperties.Binary", spec.function))
+            })?;
+        Ok(Self {
+            stage,
+            region: region.to_owned(),
+            routes,
+            targets,
+            authorizer: TokenAuthorizer {
+                function,
+                identity_header: spec.identity_header.clone(),
+                ttl: Duration::from_secs(u64::from(spec.reauthorize_every.unwrap_or(300))),
+            },
+            cors: model.api.cors.clone(),
+            gateway_responses: model.api.gateway_responses.clone(),
+        })
+    }
+
+    /// The method ARN API Gateway builds for a request (path without the stage).
+    pub fn method_arn(&self, method: &str, path: &str) -> String {
+        format!(
+            "arn:aws:execute-api:{}:{ACCOUNT_ID}:{API_ID}/{}/{method}{path}",
+            self.region, self.stage
+        )
+    }
+
+    /// Renders a Gateway Response of `kind` (falling back to `DEFAULT_4XX`/`DEFAULT_5XX`)
+    /// with API Gateway's default status and message.
+    pub fn error_response(
+        &self,
+        kind: &str,
+        status: StatusCode,
+        message: Option<&str>,
+        request_id: &str,
+    ) -> HttpResponse {
+        let fallback = if status.is_server_error() {
+            "DEFAULT_5XX"
+        } else {
+            "DEFAULT_4XX"
+        };
+        let custom = self
+            .gateway_responses
+            .get(kind)
+            .or_else(|| self.gateway_responses.get(fallback));
+        let status = custom
+            .and_then(|c| c.status_code)
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(status);
+        let message_json = match message {
+            Some(m) => Value::String(m.to_owned()).to_string(),
+            None => "null".to_owned(),
+        };
+        let body = custom
+            .and_then(|c| c.templates.get("application/json"))
+            .map(|t| t.replace("$context.error.messageString", &message_json))
+            .unwrap_or_else(|| format!("{{\"message\":{message_json}}}"));
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        if let Some(custom) = custom {
+            for (name, value) in &custom.headers {
+                if let (Ok(n), Ok(v)) = (
+                    header::HeaderName::from_bytes(name.as_bytes()),
+                    header::HeaderValue::from_str(value),
+                ) {
+                    headers.insert(n, v);
+                }
+            }
+        }
+        let error_type = match kind {
+            "UNAUTHORIZED" => "UnauthorizedException",
+            "ACCESS_DENIED" => "AccessDeniedException",
+            "MISSING_AUTHENTICATION_TOKEN" => "MissingAuthenticationTokenException",
+            "AUTHORIZER_CONFIGURATION_ERROR" | "AUTHORIZER_FAILURE" => {
+                "AuthorizerConfigurationException"
+            }
+            "REQUEST_TOO_LARGE" => "RequestTooLargeException",
+            _ => "InternalServerErrorException",
+        };
+        headers.insert(
+            "x-amzn-errortype",
+            header::HeaderValue::from_static(error_type),
+        );
+        set_request_id(headers, request_id);
+        response
+    }
+}
+
+fn set_request_id(headers: &mut HeaderMap, request_id: &str) {
+    if let Ok(v) = header::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+}
+
+/// A cached authorizer answer.
+#[derive(Debug, Clone)]
+struct CachedPolicy {
+    principal_id: String,
+    policy: ApiGatewayCustomAuthorizerPolicy,
+    context: BTreeMap<String, String>,
+    expires: Instant,
+}
+
+/// Why an authorizer answer is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizerAnswer {
+    /// The function failed with `Unauthorized`.
+    Unauthorized,
+    /// Any other failure, or an answer API Gateway would not accept.
+    Invalid(String),
+}
+
+/// Parses an authorizer's REST answer as API Gateway does: `principalId` a string,
+/// `policyDocument` a policy, `context` (optional) a map of strings, numbers and
+/// booleans (given to the backend as strings). A `null` anywhere is invalid.
+pub fn parse_policy_answer(
+    answer: &Value,
+) -> Result<
+    (
+        String,
+        ApiGatewayCustomAuthorizerPolicy,
+        BTreeMap<String, String>,
+    ),
+    String,
+> {
+    let object = answer
+        .as_object()
+        .ok_or("the answer is not a JSON object")?;
+    if let Some((key, _)) = object.iter().find(|(_, v)| v.is_null()) {
+        return Err(format!("{key} is null"));
+    }
+    let principal_id = object
+        .get("principalId")
+        .and_then(Value::as_str)
+        .ok_or("principalId is missing or not a string")?
+        .to_owned();
+    let document = object
+        .get("policyDocument")
+        .ok_or("policyDocument is missing")?;
+    let policy: ApiGatewayCustomAuthorizerPolicy = serde_json::from_value(document.clone())
+        .map_err(|e| format!("policyDocument is not an IAM policy: {e}"))?;
+    let mut context = BTreeMap::new();
+    if let Some(ctx) = object.get("context") {
+        let ctx = ctx.as_object().ok_or("context is not an object")?;
+        for (key, value) in ctx {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return Err(format!("context.{key} is not a string, number or boolean")),
+            };
+            context.insert(key.clone(), text);
+        }
+    }
+    Ok((principal_id, policy, context))
+}
+
+/// Invokes functions through `cargo lambda watch`.
+#[derive(Debug, Clone)]
+pub struct LambdaClient {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+/// A function's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// It answered.
+    Ok(Value),
+    /// It failed: `errorType`, `errorMessage`.
+    FunctionError {
+        /// `errorType`.
+        error_type: String,
+        /// `errorMessage`.
+        error_message: String,
+    },
+}
+
+impl LambdaClient {
+    /// A client of the watcher at `base_url` (`http://127.0.0.1:PORT`).
+    pub fn new(base_url: String, timeout: Duration) -> Result<Self, StackError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| StackError::Tool {
+                tool: "reqwest",
+                problem: e.to_string(),
+            })?;
+        Ok(Self { base_url, http })
+    }
+
+    /// Invokes `function` with `event` (Lambda's Invoke API as `cargo lambda watch`
+    /// serves it: a function error is HTTP 500 with `errorType` and `errorMessage`).
+    pub async fn invoke(&self, function: &str, event: &Value) -> Result<Invocation, StackError> {
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.base_url
+        );
+        let failed = |problem: String| StackError::Invoke {
+            function: function.to_owned(),
+            problem,
+        };
+        let response = self
+            .http
+            .post(url)
+            .json(event)
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| failed(format!("HTTP {status}, answer not JSON: {e}")))?;
+        if status.is_success() {
+            return Ok(Invocation::Ok(body));
+        }
+        match (body.get("errorType"), body.get("errorMessage")) {
+            (Some(t), Some(m)) => Ok(Invocation::FunctionError {
+                error_type: t.as_str().unwrap_or_default().to_owned(),
+                error_message: m.as_str().unwrap_or_default().to_owned(),
+            }),
+            _ => Err(failed(format!("HTTP {status}"))),
+        }
+    }
+}
+
+/// The running local API Gateway.
+#[derive(Debug)]
+pub struct LocalGateway {
+    config: GatewayConfig,
+    lambda: LambdaClient,
+    cache: Mutex<HashMap<String, CachedPolicy>>,
+    authorizer_invocations: AtomicU64,
+    log: LogFile,
+}
+
+/// What the authorizer step decided, for the log line.
+enum AuthStep {
+    Allowed {
+        principal_id: String,
+        context: BTreeMap<String, String>,
+        cached: bool,
+    },
+    Refused(HttpResponse, &'static str),
+}
+
+impl LocalGateway {
+    /// A gateway for `config` invoking functions through `lambda`.
+    pub fn new(config: GatewayConfig, lambda: LambdaClient, log: LogFile) -> Self {
+        Self {
+            config,
+            lambda,
+            cache: Mutex::new(HashMap::new()),
+            authorizer_invocations: AtomicU64::new(0),
+            log,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// How many times the authorizer function was invoked.
+    pub fn authorizer_invocations(&self) -> u64 {
+        self.authorizer_invocations.load(Ordering::SeqCst)
+    }
+
+    fn path_known(&self, path: &str) -> bool {
+        ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "ANY"]
+            .iter()
+            .any(|m| self.config.routes.by_path(m, path).is_some())
+    }
+
+    fn preflight(&self, request_id: &str) -> HttpResponse {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        let headers = response.headers_mut();
+        if let Some(cors) = &self.config.cors {
+            let mut put = |name: &'static str, value: &str| {
+                if let Ok(v) = header::HeaderValue::from_str(value) {
+                    headers.insert(name, v);
+                }
+            };
+            put("access-control-allow-origin", &cors.allow_origin);
+            if let Some(m) = &cors.allow_methods {
+                put("access-control-allow-methods", m);
+            }
+            if let Some(h) = &cors.allow_headers {
+                put("access-control-allow-headers", h);
+            }
+            if let Some(a) = &cors.max_age {
+                put("access-control-max-age", a);
+            }
+        }
+        set_request_id(response.headers_mut(), request_id);
+        response
+    }
+
+    async fn authorize(&self, parts: &Parts, arn: &str, request_id: &str) -> AuthStep {
+        let identity = parts
+            .headers
+            .get(self.config.authorizer.identity_header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty());
+        let unauthorized = || {
+            self.config.error_response(
+                "UNAUTHORIZED",
+                StatusCode::UNAUTHORIZED,
+                Some("Unauthorized"),
+                request_id,
+            )
+        };
+        let server_error = |kind: &str| {
+            self.config
+                .error_response(kind, StatusCode::INTERNAL_SERVER_ERROR, None, request_id)
+        };
+        let Some(identity) = identity else {
+            return AuthStep::Refused(unauthorized(), "no-identity");
+        };
+        let cached = self.cache.lock().ok().and_then(|mut cache| {
+            let now = Instant::now();
+            cache.retain(|_, entry| entry.expires > now);
+            cache.get(identity).cloned()
+        });
+        let (entry, from_cache) = match cached {
+            Some(entry) => (entry, true),
+            None => {
+                self.authorizer_invocations.fetch_add(1, Ordering::SeqCst);
+                let event = json!({
+                    "type": "TOKEN",
+                    "authorizationToken": identity,
+                    "methodArn": arn,
+                });
+                let answer = match self
+                    .lambda
+                    .invoke(&self.config.authorizer.function, &event)
+                    .await
+                {
+                    Ok(Invocation::Ok(answer)) => answer,
+                    Ok(Invocation::FunctionError { error_message, .. })
+                        if error_message == "Unauthorized" =>
+                    {
+                        return AuthStep::Refused(unauthorized(), "unauthorized");
+                    }
+                    Ok(Invocation::FunctionError { .. }) | Err(_) => {
+                        return AuthStep::Refused(
+                            server_error("AUTHORIZER_FAILURE"),
+                            "authorizer-error",
+                        );
+                    }
+                };
+                let Ok((principal_id, policy, context)) = parse_policy_answer(&answer) else {
+                    return AuthStep::Refused(
+                        server_error("AUTHORIZER_CONFIGURATION_ERROR"),
+                        "authorizer-malformed",
+                    );
+                };
+                let entry = CachedPolicy {
+                    principal_id,
+                    policy,
+                    context,
+                    expires: Instant::now() + self.config.authorizer.ttl,
+                };
+                if !self.config.authorizer.ttl.is_zero()
+                    && let Ok(mut cache) = self.cache.lock()
+                {
+                    cache.insert(identity.to_owned(), entry.clone());
+                }
+                (entry, false)
+            }
+        };
+        if !policy::evaluate(&entry.policy, arn) {
+            let response = self.config.error_response(
+                "ACCESS_DENIED",
+                StatusCode::FORBIDDEN,
+                Some("User is not authorized to access this resource"),
+                request_id,
+            );
+            return AuthStep::Refused(response, if from_cache { "deny-cached" } else { "deny" });
+        }
+        AuthStep::Allowed {
+            principal_id: entry.principal_id,
+            context: entry.context,
+            cached: from_cache,
+        }
+    }
+
+    async fn serve(
+        &self,
+        parts: &Parts,
+        body: Body,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> (HttpResponse, String) {
+        let missing_token = || {
+            self.config.error_response(
+                "MISSING_AUTHENTICATION_TOKEN",
+                StatusCode::FORBIDDEN,
+                Some("Missing Authentication Token"),
+                request_id,
+            )
+        };
+        let full_path = parts.uri.path();
+        let stage_prefix = format!("/{}", self.config.stage);
+        let path = match full_path.strip_prefix(&stage_prefix) {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => return (missing_token(), "no-stage".into()),
+        };
+        let method = parts.method.as_str();
+        if parts.method == Method::OPTIONS && self.config.cors.is_some() && self.path_known(path) {
+            return (self.preflight(request_id), "preflight".into());
+        }
+        let Some(route) = self.config.routes.by_path(method, path) else {
+            return (missing_token(), "no-route".into());
+        };
+        let route_key = route.key.to_string();
+        let Some(target) = self.config.targets.get(&route_key).cloned() else {
+            return (missing_token(), "no-route".into());
+        };
+        let body = match body {
+            Body::Complete(b) => b,
+            Body::TooLarge => {
+                let r = self.config.error_response(
+                    "REQUEST_TOO_LARGE",
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Some("Request Too Long"),
+                    request_id,
+                );
+                return (r, "too-large".into());
+            }
+            Body::Broken => {
+                let r = self.config.error_response(
+                    "BAD_REQUEST_BODY",
+                    StatusCode::BAD_REQUEST,
+                    Some("Invalid request body"),
+                    request_id,
+                );
+                return (r, "broken-body".into());
+            }
+        };
+        let arn = self.config.method_arn(method, path);
+        let (principal_id, context, auth_note) = if target.authorized {
+            match self.authorize(parts, &arn, request_id).await {
+                AuthStep::Allowed {
+                    principal_id,
+                    context,
+                    cached,
+                } => (
+                    Some(principal_id),
+                    context,
+                    if cached { "allow-cached" } else { "allow" },
+                ),
+                AuthStep::Refused(response, note) => return (response, note.into()),
+            }
+        } else {
+            (None, BTreeMap::new(), "no-auth")
+        };
+
+        let event = self.proxy_event(
+            parts,
+            path,
+            &route.key.to_string(),
+            route.key.segments(),
+            &body,
+            principal_id,
+            context,
+            peer,
+            request_id,
+        );
+        let event = match serde_json::to_value(&event) {
+            Ok(v) => v,
+            Err(_) => {
+                return (
+                    self.bad_gateway(request_id),
+                    format!("{auth_note} event-error"),
+                );
+            }
+        };
+        let answer = match self.lambda.invoke(&target.function, &event).await {
+            Ok(Invocation::Ok(answer)) => answer,
+            _ => {
+                return (
+                    self.bad_gateway(request_id),
+                    format!("{auth_note} function-error"),
+                );
+            }
+        };
+        match proxy_response(answer) {
+            Some(mut response) => {
+                set_request_id(response.headers_mut(), request_id);
+                (response, auth_note.into())
+            }
+            None => (
+                self.bad_gateway(request_id),
+                format!("{auth_note} malformed-answer"),
+            ),
+        }
+    }
+
+    fn bad_gateway(&self, request_id: &str) -> HttpResponse {
+        self.config.error_response(
+            "DEFAULT_5XX",
+            StatusCode::BAD_GATEWAY,
+            Some("Internal server error"),
+            request_id,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_event(
+        &self,
+        parts: &Parts,
+        path: &str,
+        route_key: &str,
+        segments: &[Segment],
+        body: &Bytes,
+        principal_id: Option<String>,
+        context: BTreeMap<String, String>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> ApiGatewayProxyRequest {
+        let resource = route_key
+            .split_once(' ')
+            .map_or(route_key, |(_, template)| template)
+            .to_owned();
+        let mut single = HashMap::new();
+        let mut multi: HashMap<String, Vec<String>> = HashMap::new();
+        if let Some(query) = parts.uri.query() {
+            for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+                single.insert(k.to_string(), v.to_string());
+                multi.entry(k.to_string()).or_default().push(v.to_string());
+            }
+        }
+        let mut event = ApiGatewayProxyRequest::default();
+        event.resource = Some(resource.clone());
+        event.path = Some(path.to_owned());
+        event.http_method = parts.method.clone();
+        event.headers = parts.headers.clone();
+        event.multi_value_headers = parts.headers.clone();
+        event.query_string_parameters = QueryMap::from(single);
+        event.multi_value_query_string_parameters = QueryMap::from(multi);
+        event.path_parameters = path_parameters(segments, path);
+        match std::str::from_utf8(body) {
+            _ if body.is_empty() => {}
+            Ok(text) => event.body = Some(text.to_owned()),
+            Err(_) => {
+                event.body = Some(STANDARD.encode(body));
+                event.is_base64_encoded = true;
+            }
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let mut rc = ApiGatewayProxyRequestContext::default();
+        rc.account_id = Some(ACCOUNT_ID.into());
+        rc.resource_id = Some("local0".into());
+        rc.stage = Some(self.config.stage.clone());
+        rc.domain_name = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        rc.request_id = Some(request_id.to_owned());
+        rc.protocol = Some(format!("{:?}", parts.version));
+        rc.identity.source_ip = Some(peer.ip().to_string());
+        rc.identity.user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        rc.resource_path = Some(resource);
+        rc.path = Some(format!("/{}{path}", self.config.stage));
+        rc.http_method = parts.method.clone();
+        rc.request_time = now
+            .format(time::macros::format_description!(
+                "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+            ))
+            .ok();
+        rc.request_time_epoch = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        rc.apiid = Some(API_ID.into());
+        if let Some(principal_id) = principal_id {
+            let mut fields: HashMap<String, Value> = context
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            fields.insert("principalId".into(), Value::String(principal_id));
+            rc.authorizer.fields = fields;
+        }
+        event.request_context = rc;
+        event
+    }
+}
+
+/// `{name}` and `{name+}` values of a concrete path.
+fn path_parameters(segments: &[Segment], path: &str) -> HashMap<String, String> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut out = HashMap::new();
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            Segment::Static(_) => {}
+            Segment::Param(name) => {
+                if let Some(v) = parts.get(i) {
+                    out.insert(name.clone(), (*v).to_owned());
+                }
+            }
+            Segment::Greedy(name) => {
+                out.insert(name.clone(), parts.get(i..).unwrap_or_default().join("/"));
+            }
+        }
+    }
+    out
+}
+
+/// The HTTP response of a proxy integration answer, if well-formed.
+fn proxy_response(answer: Value) -> Option<HttpResponse> {
+    let answer: ApiGatewayProxyResponse = serde_json::from_value(answer).ok()?;
+    let status = StatusCode::from_u16(u16::try_from(answer.status_code).ok()?).ok()?;
+    let bytes = match answer.body {
+        None => Bytes::new(),
+        Some(LambdaBody::Empty) => Bytes::new(),
+        Some(LambdaBody::Text(t)) if answer.is_base64_encoded => {
+            Bytes::from(STANDARD.decode(t).ok()?)
+        }
+        Some(LambdaBody::Text(t)) => Bytes::from(t),
+        Some(LambdaBody::Binary(b)) => Bytes::from(b),
+        Some(_) => return None,
+    };
+    let mut response = Response::new(Full::new(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in answer.multi_value_headers.iter() {
+        headers.append(name.clone(), value.clone());
+    }
+    for (name, value) in answer.headers.iter() {
+        if !answer.multi_value_headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    Some(response)
+}
+
+impl Handler for LocalGateway {
+    async fn handle(&self, parts: Parts, body: Body, peer: SocketAddr) -> HttpResponse {
+        let start = Instant::now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (response, note) = self.serve(&parts, body, peer, &request_id).await;
+        // The path only, never the query string or a header.
+        self.log.line(&format!(
+            "{} {} {} {:.1}ms auth={note} requestId={request_id}",
+            parts.method,
+            parts.uri.path(),
+            response.status().as_u16(),
+            start.elapsed().as_secs_f64() * 1000.0,
+        ));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Template;
+
+    fn config() -> GatewayConfig {
+        let model = Template::load(Template::workspace_path()).unwrap();
+        GatewayConfig::from_model(&model, "us-east-1").unwrap()
+    }
+
+    #[test]
+    fn reads_routes_authorizer_and_ttl_from_the_template() {
+        let c = config();
+        assert_eq!(c.stage, "weather");
+        assert_eq!(c.authorizer.function, "authorizer");
+        assert_eq!(c.authorizer.identity_header, "Authorization");
+        assert_eq!(c.authorizer.ttl, Duration::from_secs(300));
+        let get = c.routes.by_path("GET", "/events/42").unwrap();
+        assert_eq!(get.key.to_string(), "GET /events/{id}");
+        assert_eq!(c.targets[&get.key.to_string()].function, "weather-api");
+        assert!(c.routes.by_path("PUT", "/events").is_none());
+    }
+
+    #[test]
+    fn method_arn_has_stage_method_and_path() {
+        assert_eq!(
+            config().method_arn("GET", "/events/42"),
+            "arn:aws:execute-api:us-east-1:123456789012:localapi/weather/GET/events/42"
+        );
+    }
+
+    #[test]
+    fn gateway_responses_apply_template_headers_and_body() {
+        let r = config().error_response(
+            "UNAUTHORIZED",
+            StatusCode::UNAUTHORIZED,
+            Some("Unauthorized"),
+            "id",
+        );
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer realm=\"weather-api\""
+        );
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let r = config().error_response(
+            "AUTHORIZER_FAILURE",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "id",
+        );
+        assert_eq!(r.status(), 500);
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    }
+
+    #[test]
+    fn policy_answers_with_nulls_or_bad_context_are_refused() {
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:x"}]});
+        let good = json!({"principalId": "p", "policyDocument": policy, "context": {"a": "b", "n": 1, "t": true}});
+        let (p, _, ctx) = parse_policy_answer(&good).unwrap();
+        assert_eq!(p, "p");
+        assert_eq!(ctx["n"], "1");
+        assert_eq!(ctx["t"], "true");
+        for bad in [
+            json!({"principalId": "p", "policyDocument": policy, "usageIdentifierKey": null}),
+            json!({"principalId": "p", "policyDocument": policy, "context": null}),
+            json!({"principalId": null, "policyDocument": policy}),
+            json!({"principalId": "p"}),
+            json!({"principalId": "p", "policyDocument": policy, "context": {"o": {"x": 1}}}),
+            json!({"principalId": "p", "policyDocument": {"Statement": "nope"}}),
+        ] {
+            assert!(parse_policy_answer(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_parameters_single_and_greedy() {
+        let table =
+            RouteTable::from_json(r#"{"GET /a/{id}/b": [], "GET /f/{proxy+}": []}"#).unwrap();
+        let r = table.by_path("GET", "/a/7/b").unwrap();
+        assert_eq!(path_parameters(r.key.segments(), "/a/7/b")["id"], "7");
+        let r = table.by_path("GET", "/f/x/y/z").unwrap();
+        assert_eq!(
+            path_parameters(r.key.segments(), "/f/x/y/z")["proxy"],
+            "x/y/z"
+        );
+    }
+
+    #[test]
+    fn proxy_answer_becomes_the_response() {
+        let answer = json!({"statusCode": 201, "headers": {"location": "/x"}, "multiValueHeaders": {"content-type": ["application/json"]}, "body": "{}", "isBase64Encoded": false});
+        let r = proxy_response(answer).unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers()["location"], "/x");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert!(proxy_response(json!({"body": "no status"})).is_none());
+    }
+}

@@ -1,0 +1,654 @@
+//! The whole local stack: the local Cognito, `cargo lambda watch` serving the real
+//! functions, and the local API Gateway in front of them, on 127.0.0.1.
+//!
+//! [`Stack::start`] reads `template.yaml`, builds the functions' binaries (so the watcher
+//! finds them fresh and never compiles on an invoke), starts the token issuer, starts
+//! `cargo lambda watch` in its own process group with the functions' environment from
+//! the template, waits until it serves, invokes each function once (one at a time), and
+//! starts the gateway. Dropping the [`Stack`] stops the servers and kills the watcher's
+//! whole process group (the watcher, `cargo run` and the functions).
+//!
+//! Every log line goes to files in [`StackOptions::log_dir`]: `cognito.log`,
+//! `gateway.log`, `watch.log` (the watcher and both functions), `build.log`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::StackError;
+use crate::cognito::{CognitoConfig, LocalCognito, Signer};
+use crate::gateway::{GatewayConfig, Invocation, LambdaClient, LocalGateway, MAX_BODY};
+use crate::http;
+use crate::log::LogFile;
+use crate::template::{Expr, StackModel, Template};
+
+/// How to run the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackOptions {
+    /// The cargo workspace (holds `template.yaml` and `Cargo.toml`).
+    pub workspace: PathBuf,
+    /// Where every log file goes.
+    pub log_dir: PathBuf,
+    /// Local API Gateway port (0: any free port).
+    pub api_port: u16,
+    /// Local Cognito port (0: any free port).
+    pub cognito_port: u16,
+    /// `cargo lambda watch` port (0: any free port).
+    pub lambda_port: u16,
+    /// The local user pool id; its region is the region of the ARNs.
+    pub pool_id: String,
+    /// Overrides the access tokens' lifetime (seconds); else the template's.
+    pub expires_in: Option<u64>,
+    /// Keep every issued token in memory (for tests that scan the logs for them).
+    pub record_tokens: bool,
+    /// Also print the request log lines on stderr.
+    pub echo_logs: bool,
+}
+
+/// Default ports of `scripts/local-stack`.
+pub mod defaults {
+    /// `LOCAL_API_PORT`.
+    pub const API_PORT: u16 = 3000;
+    /// `LOCAL_COGNITO_PORT`.
+    pub const COGNITO_PORT: u16 = 3001;
+    /// `LOCAL_LAMBDA_PORT`.
+    pub const LAMBDA_PORT: u16 = 3002;
+    /// The local user pool id.
+    pub const POOL_ID: &str = "us-east-1_Local1";
+}
+
+impl StackOptions {
+    /// Free ports, a fresh log directory, tokens recorded: for tests.
+    pub fn for_tests(log_dir: PathBuf) -> Self {
+        Self {
+            workspace: workspace_dir(),
+            log_dir,
+            api_port: 0,
+            cognito_port: 0,
+            lambda_port: 0,
+            pool_id: defaults::POOL_ID.into(),
+            expires_in: None,
+            record_tokens: true,
+            echo_logs: false,
+        }
+    }
+
+    /// Reads `LOCAL_API_PORT`, `LOCAL_COGNITO_PORT`, `LOCAL_LAMBDA_PORT`,
+    /// `LOCAL_STACK_LOG_DIR`, `LOCAL_TOKEN_EXPIRES_IN` through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StackError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let port = |name: &'static str, default: u16| -> Result<u16, StackError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|_| StackError::Setting {
+                    setting: name,
+                    problem: format!("{v:?} is not a port number"),
+                }),
+            }
+        };
+        let workspace = workspace_dir();
+        let expires_in = match get("LOCAL_TOKEN_EXPIRES_IN") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (60..=86_400).contains(s))
+                    .ok_or_else(|| StackError::Setting {
+                        setting: "LOCAL_TOKEN_EXPIRES_IN",
+                        problem: format!("{v:?} is not a number of seconds in 60..=86400"),
+                    })?,
+            ),
+        };
+        Ok(Self {
+            log_dir: get("LOCAL_STACK_LOG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace.join("target").join("local-stack")),
+            workspace,
+            api_port: port("LOCAL_API_PORT", defaults::API_PORT)?,
+            cognito_port: port("LOCAL_COGNITO_PORT", defaults::COGNITO_PORT)?,
+            lambda_port: port("LOCAL_LAMBDA_PORT", defaults::LAMBDA_PORT)?,
+            pool_id: defaults::POOL_ID.into(),
+            expires_in,
+            record_tokens: false,
+            echo_logs: true,
+        })
+    }
+}
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or_else(|| Path::new(".."))
+        .to_owned()
+}
+
+/// The running stack.
+#[derive(Debug)]
+pub struct Stack {
+    /// The local token issuer.
+    pub cognito: Arc<LocalCognito>,
+    /// The local API Gateway.
+    pub gateway: Arc<LocalGateway>,
+    /// The API's base URL with the stage, like the template's `ApiUrl` output:
+    /// `http://127.0.0.1:PORT/weather`.
+    pub api_url: String,
+    /// The watcher's base URL (Lambda Invoke API).
+    pub lambda_url: String,
+    log_dir: PathBuf,
+    watcher: Mutex<Option<Child>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// `cargo`: the one running this build, if any.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+impl Stack {
+    /// Starts everything; see the module documentation.
+    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        let model = Template::load(options.workspace.join("template.yaml"))?;
+        fs::create_dir_all(&options.log_dir)
+            .map_err(|e| StackError::io(format!("creating {}", options.log_dir.display()), e))?;
+        let log = |name: &str| options.log_dir.join(name);
+
+        let cognito_config =
+            CognitoConfig::from_model(&model, &options.pool_id, options.expires_in)?;
+        let gateway_config = GatewayConfig::from_model(&model, cognito_config.region())?;
+        let binaries = [
+            gateway_config.authorizer.function.clone(),
+            function_binary(&model, &gateway_config)?,
+        ];
+
+        check_cargo_lambda(&options.workspace)?;
+        build(&options.workspace, &binaries, &log("build.log"))?;
+
+        // The token issuer first: the authorizer fetches its keys at init.
+        let cognito_listener = http::bind(options.cognito_port).await?;
+        let cognito_url = base_url(&cognito_listener)?;
+        let signer = Signer::generate(&format!(
+            "local-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))?;
+        let cognito = Arc::new(LocalCognito::new(
+            cognito_config,
+            signer,
+            cognito_url,
+            options.record_tokens,
+            LogFile::create(&log("cognito.log"), options.echo_logs)?,
+        ));
+        let mut tasks = vec![http::serve(cognito_listener, cognito.clone(), 64 * 1024)];
+
+        let api_listener = http::bind(options.api_port).await?;
+        let lambda_port = match options.lambda_port {
+            0 => free_port().await?,
+            p => p,
+        };
+        let env = function_environment(&model, &cognito)?;
+        let env_file = log("functions.env");
+        fs::write(&env_file, env_file_text(&env))
+            .map_err(|e| StackError::io(format!("writing {}", env_file.display()), e))?;
+
+        let mut stack = Self {
+            cognito,
+            gateway: Arc::new(LocalGateway::new(
+                gateway_config.clone(),
+                LambdaClient::new(
+                    format!("http://127.0.0.1:{lambda_port}"),
+                    Duration::from_secs(30),
+                )?,
+                LogFile::create(&log("gateway.log"), options.echo_logs)?,
+            )),
+            api_url: format!("{}/{}", base_url(&api_listener)?, gateway_config.stage),
+            lambda_url: format!("http://127.0.0.1:{lambda_port}"),
+            log_dir: options.log_dir.clone(),
+            watcher: Mutex::new(None),
+            tasks: Vec::new(),
+        };
+        stack.tasks.append(&mut tasks);
+
+        let watch_log = log("watch.log");
+        let child = start_watcher(&options.workspace, lambda_port, &env_file, &watch_log)?;
+        if let Ok(mut slot) = stack.watcher.lock() {
+            *slot = Some(child);
+        }
+        stack.wait_for_watcher(&watch_log).await?;
+        stack.warm_up(&gateway_config, &binaries[1]).await?;
+
+        stack
+            .tasks
+            .push(http::serve(api_listener, stack.gateway.clone(), MAX_BODY));
+        Ok(stack)
+    }
+
+    /// The directory holding every log file.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Every log file the stack wrote, with its text.
+    pub fn logs(&self) -> Result<BTreeMap<PathBuf, String>, StackError> {
+        let mut out = BTreeMap::new();
+        let entries =
+            fs::read_dir(&self.log_dir).map_err(|_| StackError::Logs(self.log_dir.clone()))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|_| StackError::Logs(self.log_dir.clone()))?
+                .path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = fs::read(&path).map_err(|_| StackError::Logs(path.clone()))?;
+                out.insert(path, String::from_utf8_lossy(&text).into_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn wait_for_watcher(&self, watch_log: &Path) -> Result<(), StackError> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = fs::read_to_string(watch_log).unwrap_or_default();
+            if text.contains("starting Runtime server") {
+                return Ok(());
+            }
+            let exited = self
+                .watcher
+                .lock()
+                .ok()
+                .and_then(|mut w| w.as_mut().and_then(|c| c.try_wait().ok().flatten()));
+            if let Some(status) = exited {
+                return Err(StackError::Tool {
+                    tool: "cargo lambda watch",
+                    problem: format!(
+                        "exited ({status}) before serving; see {}",
+                        watch_log.display()
+                    ),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(StackError::Tool {
+                    tool: "cargo lambda watch",
+                    problem: format!("not serving after 120 s; see {}", watch_log.display()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Invokes each function once, one after the other: each starts (`cargo run`, its
+    /// init) before any request, and never two builds contend for cargo's lock.
+    async fn warm_up(&self, config: &GatewayConfig, backend: &str) -> Result<(), StackError> {
+        let lambda = LambdaClient::new(self.lambda_url.clone(), Duration::from_secs(600))?;
+        let event = json!({
+            "type": "TOKEN",
+            "authorizationToken": "",
+            "methodArn": config.method_arn("GET", "/events"),
+        });
+        match lambda.invoke(&config.authorizer.function, &event).await? {
+            Invocation::FunctionError { error_message, .. } if error_message == "Unauthorized" => {}
+            other => {
+                return Err(StackError::Invoke {
+                    function: config.authorizer.function.clone(),
+                    problem: format!("warm-up with no token answered {other:?}, not Unauthorized"),
+                });
+            }
+        }
+        let mut event: Value =
+            serde_json::from_str(WARM_UP_EVENT).map_err(|e| StackError::Invoke {
+                function: backend.to_owned(),
+                problem: e.to_string(),
+            })?;
+        event["requestContext"]["stage"] = Value::String(config.stage.clone());
+        match lambda.invoke(backend, &event).await? {
+            Invocation::Ok(answer) if answer["statusCode"] == 200 => Ok(()),
+            other => Err(StackError::Invoke {
+                function: backend.to_owned(),
+                problem: format!("warm-up GET /events answered {other:?}"),
+            }),
+        }
+    }
+
+    /// Stops the servers and the watcher's process group. Idempotent.
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let child = self.watcher.lock().ok().and_then(|mut w| w.take());
+        if let Some(child) = child {
+            kill_group(child);
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A REST proxy `GET /events` with no caller, to start the backend.
+const WARM_UP_EVENT: &str = r#"{
+  "resource": "/events", "path": "/events", "httpMethod": "GET",
+  "headers": {}, "multiValueHeaders": {}, "queryStringParameters": null,
+  "multiValueQueryStringParameters": null, "pathParameters": null, "stageVariables": null,
+  "requestContext": {"accountId": "123456789012", "resourceId": "warm0", "stage": "local",
+    "requestId": "warm-up", "identity": {"sourceIp": "127.0.0.1"}, "resourcePath": "/events",
+    "httpMethod": "GET", "apiId": "localapi", "path": "/events"},
+  "body": null, "isBase64Encoded": false
+}"#;
+
+fn function_binary(model: &StackModel, config: &GatewayConfig) -> Result<String, StackError> {
+    let mut binaries: Vec<String> = model
+        .function_routes()
+        .filter_map(|r| match &r.target {
+            crate::template::RouteTarget::Function { function, .. } => {
+                model.functions.get(function).and_then(|f| f.binary.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    binaries.sort();
+    binaries.dedup();
+    match binaries.as_slice() {
+        [one] if *one != config.authorizer.function => Ok(one.clone()),
+        other => Err(StackError::Unsupported(format!(
+            "expected one backend function behind the routes, found {other:?}"
+        ))),
+    }
+}
+
+fn base_url(listener: &tokio::net::TcpListener) -> Result<String, StackError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StackError::io("reading a bound address", e))?;
+    Ok(format!("http://{addr}"))
+}
+
+async fn free_port() -> Result<u16, StackError> {
+    let listener = http::bind(0).await?;
+    Ok(listener
+        .local_addr()
+        .map_err(|e| StackError::io("reading a bound address", e))?
+        .port())
+}
+
+fn check_cargo_lambda(workspace: &Path) -> Result<(), StackError> {
+    let output = cargo()
+        .args(["lambda", "--version"])
+        .current_dir(workspace)
+        .output();
+    match output {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => Err(StackError::Tool {
+            tool: "cargo lambda",
+            problem: "not found: run scripts/setup-tools and put .venv/bin on PATH \
+                      (scripts/test and scripts/local-stack do both)"
+                .into(),
+        }),
+    }
+}
+
+/// Builds the functions exactly as the watcher's `cargo run --bin NAME` will want
+/// them (same package selection, so the same features): its runs are then no-ops.
+fn build(workspace: &Path, binaries: &[String], log: &Path) -> Result<(), StackError> {
+    let file = fs::File::create(log)
+        .map_err(|e| StackError::io(format!("creating {}", log.display()), e))?;
+    let err = file
+        .try_clone()
+        .map_err(|e| StackError::io(format!("opening {}", log.display()), e))?;
+    let mut command = cargo();
+    command
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"));
+    for b in binaries {
+        command.args(["--bin", b]);
+    }
+    let status = command
+        .current_dir(workspace)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .status()
+        .map_err(|e| StackError::io("running cargo build", e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StackError::Tool {
+            tool: "cargo build",
+            problem: format!("{status}; see {}", log.display()),
+        })
+    }
+}
+
+fn start_watcher(
+    workspace: &Path,
+    port: u16,
+    env_file: &Path,
+    log: &Path,
+) -> Result<Child, StackError> {
+    use std::os::unix::process::CommandExt as _;
+    let file = fs::File::create(log)
+        .map_err(|e| StackError::io(format!("creating {}", log.display()), e))?;
+    let err = file
+        .try_clone()
+        .map_err(|e| StackError::io(format!("opening {}", log.display()), e))?;
+    cargo()
+        .args(["lambda", "watch", "-A", "127.0.0.1", "-P"])
+        .arg(port.to_string())
+        .args(["--ignore-changes", "--color", "never", "--env-file"])
+        .arg(env_file)
+        .current_dir(workspace)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        // Its own process group: Ctrl-C in a terminal reaches only us, and we stop the
+        // watcher, `cargo run` and the functions together.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| StackError::io("starting cargo lambda watch", e))
+}
+
+/// SIGTERM to the whole group, then SIGKILL to whatever is left after 5 s.
+fn kill_group(mut child: Child) {
+    let group = format!("-{}", child.id());
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let _ = child.try_wait();
+        // `kill -0` fails once no process of the group is left.
+        if !signal("-0") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal("-KILL");
+    let _ = child.wait();
+}
+
+/// Every function's environment from the template, resolved for the local stack:
+/// `!Ref UserPool` is the local pool id, `!Ref SomeClient` its local client id,
+/// parameters their defaults; plus `ISSUER` (the local issuer).
+pub fn function_environment(
+    model: &StackModel,
+    cognito: &LocalCognito,
+) -> Result<BTreeMap<String, String>, StackError> {
+    let resolve = |name: &str, expr: &Expr| -> Result<String, StackError> {
+        resolve_expr(model, cognito, expr).ok_or_else(|| {
+            StackError::Unsupported(format!(
+                "environment variable {name}: cannot resolve {expr:?} locally"
+            ))
+        })
+    };
+    let mut env = BTreeMap::new();
+    for function in model.functions.values() {
+        for (name, expr) in &function.environment {
+            let value = resolve(name, expr)?;
+            if let Some(previous) = env.insert(name.clone(), value.clone())
+                && previous != value
+            {
+                return Err(StackError::Unsupported(format!(
+                    "environment variable {name} differs between functions; \
+                     `cargo lambda watch --env-file` gives all functions one environment"
+                )));
+            }
+        }
+    }
+    env.insert("ISSUER".into(), cognito.issuer());
+    Ok(env)
+}
+
+fn resolve_expr(model: &StackModel, cognito: &LocalCognito, expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(s) => Some(s.clone()),
+        Expr::Ref(name) if *name == model.user_pool.logical_id => {
+            Some(cognito.config().pool_id.clone())
+        }
+        Expr::Ref(name) if model.clients.contains_key(name) => {
+            cognito.config().client(name).map(|c| c.client_id.clone())
+        }
+        Expr::Ref(_) => model.resolve(expr),
+        Expr::Join { delimiter, parts } => parts
+            .iter()
+            .map(|p| resolve_expr(model, cognito, p))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(delimiter)),
+        _ => None,
+    }
+}
+
+/// `KEY='value'` lines (values are single-line; single quotes keep JSON intact).
+fn env_file_text(env: &BTreeMap<String, String>) -> String {
+    let mut text = String::from("# Written by the local stack from template.yaml\n");
+    for (key, value) in env {
+        let value = value.replace('\n', " ");
+        if value.contains('\'') {
+            text.push_str(&format!("{key}=\"{}\"\n", value.replace('"', "\\\"")));
+        } else {
+            text.push_str(&format!("{key}='{value}'\n"));
+        }
+    }
+    text
+}
+
+/// What `scripts/local-stack` prints once the stack serves: URLs, the app clients with
+/// their LOCAL-ONLY secrets, and the seed 002 walkthrough as ready-to-paste commands.
+pub fn banner(stack: &Stack) -> String {
+    let config = stack.cognito.config();
+    let mut out = String::new();
+    let mut line = |s: &str| {
+        out.push_str(s);
+        out.push('\n');
+    };
+    line("");
+    line("Local stack ready (from template.yaml). Ctrl-C stops everything.");
+    line(&format!(
+        "  API (like the ApiUrl output)   {}",
+        stack.api_url
+    ));
+    line(&format!(
+        "  Token endpoint (TokenUrl)      {}",
+        stack.cognito.token_url()
+    ));
+    line(&format!(
+        "  Issuer (UserPoolId {})  {}",
+        config.pool_id,
+        stack.cognito.issuer()
+    ));
+    line(&format!(
+        "  JWKS                           {}/.well-known/jwks.json",
+        stack.cognito.issuer()
+    ));
+    line(&format!(
+        "  cargo lambda watch             {}",
+        stack.lambda_url
+    ));
+    line(&format!(
+        "  Logs                           {}",
+        stack.log_dir.display()
+    ));
+    line("");
+    line("App clients (fixed LOCAL-ONLY credentials):");
+    for c in &config.clients {
+        let scopes: Vec<&str> = c.allowed_scopes.iter().map(String::as_str).collect();
+        line(&format!("  {}", c.logical_id));
+        line(&format!("    client_id      {}", c.client_id));
+        line(&format!("    client_secret  {}", c.secret.expose()));
+        line(&format!("    scopes         {}", scopes.join(" ")));
+    }
+    let service = config
+        .client("ServiceClient")
+        .or_else(|| config.clients.first());
+    let read_only = config.client("ReadOnlyClient");
+    let Some(service) = service else {
+        return out;
+    };
+    let grab = r#"sed -E 's/.*"access_token":"([^"]+)".*/\1/'"#;
+    line("");
+    line("Seed 002 walkthrough: paste into another shell (needs only curl and sed).");
+    line("");
+    line(&format!("API={}", stack.api_url));
+    line(&format!("TOKEN_URL={}", stack.cognito.token_url()));
+    line(&format!("CLIENT_ID={}", service.client_id));
+    line(&format!("CLIENT_SECRET={}", service.secret.expose()));
+    line("");
+    line("# 1. No scope asked: the token carries every scope the client is allowed. GET -> 200");
+    line(&format!(
+        "TOKEN=$(curl -s \"$TOKEN_URL\" -d grant_type=client_credentials -d client_id=$CLIENT_ID -d client_secret=$CLIENT_SECRET | {grab})"
+    ));
+    line("curl -i \"$API/events\" -H \"Authorization: Bearer $TOKEN\"");
+    line("");
+    line("# 2. Only weather-api/post: GET -> 401, POST -> 201 (GET first: once a POST is");
+    line("#    allowed, the cached policy answers this token's GET with 403)");
+    line(&format!(
+        "TOKEN=$(curl -s \"$TOKEN_URL\" -d grant_type=client_credentials -d client_id=$CLIENT_ID -d client_secret=$CLIENT_SECRET --data-urlencode scope=weather-api/post | {grab})"
+    ));
+    line("curl -i \"$API/events\" -H \"Authorization: Bearer $TOKEN\"");
+    line(
+        "curl -i -X POST \"$API/events\" -H \"Authorization: Bearer $TOKEN\" -H \"Content-Type: application/json\" \\",
+    );
+    line(
+        "  -d '{\"name\":\"Storm Arwen\",\"dateStart\":\"2021-11-26\",\"dateEnd\":\"2021-11-27\"}'",
+    );
+    line("");
+    line("# 3. weather-api/delete is not allowed to this client: 400 invalid_scope, no token");
+    line(
+        "curl -i \"$TOKEN_URL\" -d grant_type=client_credentials -d client_id=$CLIENT_ID -d client_secret=$CLIENT_SECRET --data-urlencode scope=weather-api/delete",
+    );
+    if let Some(ro) = read_only {
+        line("");
+        line(&format!(
+            "# 4. {} may read but not create: GET -> 200, POST -> 403",
+            ro.logical_id
+        ));
+        line(&format!(
+            "TOKEN=$(curl -s \"$TOKEN_URL\" -u {}:{} -d grant_type=client_credentials | {grab})",
+            ro.client_id,
+            ro.secret.expose()
+        ));
+        line("curl -i \"$API/events\" -H \"Authorization: Bearer $TOKEN\"");
+        line(
+            "curl -i -X POST \"$API/events\" -H \"Authorization: Bearer $TOKEN\" -d '{\"name\":\"x\",\"dateStart\":\"2022-01-01\",\"dateEnd\":\"2022-01-01\"}'",
+        );
+    }
+    line("");
+    line("# 5. No token, or a garbage one: 401");
+    line("curl -i \"$API/events\"");
+    line("curl -i \"$API/events\" -H \"Authorization: Bearer not-a-token\"");
+    out
+}

@@ -1,0 +1,695 @@
+//! End to end: the real authorizer and weather-api under `cargo lambda watch`, behind the
+//! local API Gateway, with tokens from the local Cognito, all read from template.yaml.
+//!
+//! One stack is started for the whole file (building and starting it is the slow part)
+//! and every step below runs against it, in order; a failing step does not hide the
+//! others: all failures are listed at the end. The log scan runs last, over every log
+//! line the stack wrote during all the other steps.
+//!
+//! Needs `cargo lambda` on PATH (`scripts/test` puts `.venv/bin` there); without it the
+//! test fails and says so.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use local_stack::cognito::{Signer, unix_now};
+use local_stack::{Stack, StackOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const SERVICE: &str = "ServiceClient";
+const READ_ONLY: &str = "ReadOnlyClient";
+const SEED_DUDLEY: &str = "6f1c2a4e-9b0d-4c1e-8a3f-5d7e9b2c4a10";
+
+struct Ctx {
+    stack: Stack,
+    http: reqwest::Client,
+    /// Tokens the steps made themselves (expired, foreign): the log scan looks for them too.
+    forged: Mutex<Vec<String>>,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Ctx {
+    fn client_id(&self, client: &str) -> String {
+        self.stack
+            .cognito
+            .config()
+            .client(client)
+            .unwrap()
+            .client_id
+            .clone()
+    }
+
+    fn secret(&self, client: &str) -> String {
+        let config = self.stack.cognito.config();
+        config.client(client).unwrap().secret.expose().to_owned()
+    }
+
+    /// `POST /oauth2/token` with the client's credentials in the body.
+    async fn token_request(&self, client: &str, scope: Option<&str>) -> Reply {
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", self.client_id(client)),
+            ("client_secret", self.secret(client)),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s.to_owned()));
+        }
+        let r = self
+            .http
+            .post(self.stack.cognito.token_url())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        reply(r).await
+    }
+
+    async fn token(&self, client: &str, scope: Option<&str>) -> String {
+        let r = self.token_request(client, scope).await;
+        assert_eq!(r.status, 200, "token for {client} {scope:?}: {}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn call(&self, method: Method, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.stack.api_url));
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        if method == Method::POST {
+            request = request.json(&json!({
+                "name": "Storm Arwen", "dateStart": "2021-11-26", "dateEnd": "2021-11-27"
+            }));
+        }
+        reply(request.send().await.unwrap()).await
+    }
+
+    fn forge(&self, signer: &Signer, claims: Value) -> String {
+        let token = signer.sign(&claims).unwrap();
+        self.forged.lock().unwrap().push(token.clone());
+        token
+    }
+
+    fn invocations(&self) -> u64 {
+        self.stack.gateway.authorizer_invocations()
+    }
+}
+
+async fn reply(r: reqwest::Response) -> Reply {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn header(token: &str) -> Value {
+    let h = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap()
+}
+
+fn assert_unauthorized(r: &Reply, what: &str) {
+    assert_eq!(r.status, 401, "{what}: {}", r.body);
+    assert_eq!(r.body, json!({"message": "Unauthorized"}), "{what}");
+    assert_eq!(
+        r.headers["www-authenticate"], "Bearer realm=\"weather-api\"",
+        "{what}: the UNAUTHORIZED gateway response's header"
+    );
+}
+
+fn assert_denied(r: &Reply, what: &str) {
+    assert_eq!(r.status, 403, "{what}: {}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"message": "User is not authorized to access this resource"}),
+        "{what}"
+    );
+}
+
+fn assert_missing_token(r: &Reply, what: &str) {
+    assert_eq!(r.status, 403, "{what}: {}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"message": "Missing Authentication Token"}),
+        "{what}"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Steps
+// ---------------------------------------------------------------------------------
+
+/// Seed 002, in the article's order.
+async fn seed_002_walkthrough(ctx: Arc<Ctx>) {
+    // A token with the client's default scopes: GET /events answers the two seed events.
+    let token = ctx.token(SERVICE, None).await;
+    assert_eq!(claims(&token)["scope"], "weather-api/get weather-api/post");
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let names: Vec<&str> = r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Storms Dudley, Eunice and Franklin"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"Storms Malik and Corrie"), "{names:?}");
+    let dudley = &r.body["events"][0];
+    assert_eq!(dudley["dateStart"], "2022-02-16");
+    assert_eq!(dudley["dateEnd"], "2022-02-21");
+
+    // Only weather-api/post: GET is 401, POST is 201, created by this client.
+    let token = ctx.token(SERVICE, Some("weather-api/post")).await;
+    assert_eq!(claims(&token)["scope"], "weather-api/post");
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_unauthorized(&r, "GET with only weather-api/post");
+    let r = ctx.call(Method::POST, "/events", Some(&token)).await;
+    assert_eq!(r.status, 201, "POST with weather-api/post: {}", r.body);
+    assert_eq!(r.body["createdBy"], ctx.client_id(SERVICE));
+    assert_eq!(r.body["name"], "Storm Arwen");
+    let id = r.body["id"].as_str().unwrap();
+    // Through the gateway the Location carries the stage, as the deployed API's does.
+    assert_eq!(
+        r.headers["location"].to_str().unwrap(),
+        format!("/weather/events/{id}")
+    );
+
+    // weather-api/delete is defined in the pool but not allowed to the client.
+    let issued = ctx.stack.cognito.tokens_issued();
+    let r = ctx.token_request(SERVICE, Some("weather-api/delete")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, json!({"error": "invalid_scope"}));
+    assert_eq!(ctx.stack.cognito.tokens_issued(), issued, "no token issued");
+
+    // ReadOnlyClient cannot POST: refused by the authorizer (401) on a fresh token,
+    // and by the cached policy (403) after an allowed GET.
+    let token = ctx.token(READ_ONLY, None).await;
+    assert_eq!(claims(&token)["scope"], "weather-api/get");
+    let r = ctx.call(Method::POST, "/events", Some(&token)).await;
+    assert_unauthorized(&r, "ReadOnlyClient POST");
+    let token = ctx.token(READ_ONLY, None).await;
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_eq!(r.status, 200, "ReadOnlyClient GET: {}", r.body);
+    let r = ctx.call(Method::POST, "/events", Some(&token)).await;
+    assert_denied(&r, "ReadOnlyClient POST after a GET");
+
+    // No token, garbage, expired, another issuer: 401.
+    let r = ctx.call(Method::GET, "/events", None).await;
+    assert_unauthorized(&r, "no token");
+    let r = ctx
+        .call(Method::GET, "/events", Some("garbage.not.ajwt"))
+        .await;
+    assert_unauthorized(&r, "garbage token");
+
+    let cognito = &ctx.stack.cognito;
+    let now = unix_now();
+    let mut good = claims(&ctx.token(SERVICE, None).await);
+    good["jti"] = json!(uuid::Uuid::new_v4().to_string());
+
+    let mut expired = good.clone();
+    expired["iat"] = json!(now - 7200);
+    expired["auth_time"] = json!(now - 7200);
+    expired["exp"] = json!(now - 3600);
+    let token = ctx.forge(cognito.signer(), expired);
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_unauthorized(&r, "expired token signed by the pool's key");
+
+    let mut other_issuer = good.clone();
+    other_issuer["iss"] = json!("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other1");
+    let token = ctx.forge(cognito.signer(), other_issuer);
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_unauthorized(&r, "token of another issuer, signed by the pool's key");
+
+    let foreign = Signer::generate("foreign-1").unwrap();
+    let token = ctx.forge(&foreign, good.clone());
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_unauthorized(&r, "token signed by a key the pool does not publish");
+
+    // The control: the same claims signed by the pool's key pass.
+    let token = ctx.forge(cognito.signer(), good);
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_eq!(r.status, 200, "control token: {}", r.body);
+}
+
+/// The token endpoint's other answers and the pool's public documents.
+async fn token_endpoint_and_keys(ctx: Arc<Ctx>) {
+    let cognito = &ctx.stack.cognito;
+    let token_url = cognito.token_url();
+
+    let r = ctx
+        .http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &ctx.client_id(SERVICE)),
+            ("client_secret", "wrong-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let r = reply(r).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, json!({"error": "invalid_client"}));
+
+    let r = ctx
+        .http
+        .post(&token_url)
+        .basic_auth(ctx.client_id(SERVICE), Some("wrong-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let r = reply(r).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body, json!({"error": "invalid_client"}));
+
+    let r = ctx
+        .http
+        .post(&token_url)
+        .basic_auth(ctx.client_id(READ_ONLY), Some(ctx.secret(READ_ONLY)))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let r = reply(r).await;
+    assert_eq!(r.status, 200, "Basic authentication: {}", r.body);
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert_eq!(r.body["expires_in"], 3600);
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+
+    let r = ctx
+        .http
+        .post(&token_url)
+        .basic_auth(ctx.client_id(SERVICE), Some(ctx.secret(SERVICE)))
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    let r = reply(r).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, json!({"error": "unsupported_grant_type"}));
+
+    // Exactly Cognito's claims, RS256 with a kid the JWKS publishes.
+    let c = claims(&token);
+    let keys: BTreeSet<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+    let expected: BTreeSet<&str> = [
+        "sub",
+        "token_use",
+        "scope",
+        "auth_time",
+        "iss",
+        "exp",
+        "iat",
+        "version",
+        "jti",
+        "client_id",
+    ]
+    .into();
+    assert_eq!(keys, expected);
+    assert_eq!(c["sub"], ctx.client_id(READ_ONLY));
+    assert_eq!(c["client_id"], ctx.client_id(READ_ONLY));
+    assert_eq!(c["token_use"], "access");
+    assert_eq!(c["version"], 2);
+    assert_eq!(
+        c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
+        3600
+    );
+    let h = header(&token);
+    assert_eq!(h["alg"], "RS256");
+
+    let pool = &cognito.config().pool_id;
+    let jwks: Value = ctx
+        .http
+        .get(format!(
+            "{}/{pool}/.well-known/jwks.json",
+            cognito.base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], h["kid"]);
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    let oidc: Value = ctx
+        .http
+        .get(format!(
+            "{}/{pool}/.well-known/openid-configuration",
+            cognito.base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oidc["issuer"], c["iss"]);
+    assert_eq!(oidc["token_endpoint"], token_url);
+    assert_eq!(
+        oidc["jwks_uri"],
+        format!("{}/.well-known/jwks.json", c["iss"].as_str().unwrap())
+    );
+}
+
+/// With a cached policy, the same token on another route is still decided by its
+/// scopes, and the cache really answers (the authorizer is not invoked again).
+async fn policy_cache(ctx: Arc<Ctx>) {
+    let token = ctx.token(SERVICE, Some("weather-api/post")).await;
+    let before = ctx.invocations();
+    let r = ctx.call(Method::POST, "/events", Some(&token)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(ctx.invocations(), before + 1);
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_denied(&r, "GET from the cached policy of a post-only token");
+    let r = ctx.call(Method::POST, "/events", Some(&token)).await;
+    assert_eq!(r.status, 201, "second POST from the cache: {}", r.body);
+    assert_eq!(
+        ctx.invocations(),
+        before + 1,
+        "answered from the policy cache"
+    );
+
+    let token = ctx.token(SERVICE, None).await;
+    let before = ctx.invocations();
+    let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = ctx
+        .call(Method::GET, &format!("/events/{SEED_DUDLEY}"), Some(&token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"], "Storms Dudley, Eunice and Franklin");
+    let r = ctx
+        .call(
+            Method::DELETE,
+            &format!("/events/{SEED_DUDLEY}"),
+            Some(&token),
+        )
+        .await;
+    assert_denied(&r, "DELETE without weather-api/delete, from the cache");
+    assert_eq!(
+        ctx.invocations(),
+        before + 1,
+        "one invocation for three routes"
+    );
+
+    // Refusals are not cached: each garbage request invokes the authorizer.
+    let before = ctx.invocations();
+    for _ in 0..2 {
+        let r = ctx.call(Method::GET, "/events", Some("not-a-jwt")).await;
+        assert_unauthorized(&r, "garbage token");
+    }
+    assert_eq!(
+        ctx.invocations(),
+        before + 2,
+        "Unauthorized is never cached"
+    );
+}
+
+/// Routing and the answers API Gateway gives before any function runs.
+async fn gateway_routing(ctx: Arc<Ctx>) {
+    let before = ctx.invocations();
+    let token = ctx.token(SERVICE, None).await;
+    let r = ctx.call(Method::GET, "/nothing-here", Some(&token)).await;
+    assert_missing_token(&r, "unknown path");
+    let r = ctx.call(Method::PUT, "/events", Some(&token)).await;
+    assert_missing_token(&r, "known path, method without a route");
+    let r = reply(
+        ctx.http
+            .get(ctx.stack.api_url.replace("/weather", "/other-stage/events"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_missing_token(&r, "another stage");
+    assert_eq!(
+        r.headers["access-control-allow-origin"], "*",
+        "DEFAULT_4XX headers"
+    );
+
+    // CORS preflight: answered by the gateway, without a token or the authorizer.
+    let r = ctx
+        .http
+        .request(Method::OPTIONS, format!("{}/events", ctx.stack.api_url))
+        .header("Origin", "https://example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    let r = reply(r).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    assert_eq!(
+        r.headers["access-control-allow-methods"],
+        "GET,POST,DELETE,OPTIONS"
+    );
+    assert_eq!(
+        r.headers["access-control-allow-headers"],
+        "Authorization,Content-Type"
+    );
+    assert_eq!(ctx.invocations(), before, "no authorizer for these");
+
+    // A path parameter reaches the function: an unknown id is the function's 404.
+    let r = ctx
+        .call(
+            Method::GET,
+            "/events/00000000-0000-4000-8000-000000000000",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+}
+
+/// The token-cache example against the stack: 100 API calls, 1 token request.
+async fn token_cache_example(ctx: Arc<Ctx>) {
+    let workspace = local_stack::stack::workspace_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let build = tokio::process::Command::new(&cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "token-cache",
+            "--example",
+            "weather_client",
+            "--message-format=json",
+        ])
+        .current_dir(&workspace)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "building the example: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let executable = String::from_utf8_lossy(&build.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "weather_client")
+        .find_map(|m| m["executable"].as_str().map(str::to_owned))
+        .expect("cargo reported the example's executable");
+
+    let before = ctx.stack.cognito.token_requests();
+    let out = tokio::process::Command::new(executable)
+        .args(["--calls", "99"])
+        .env("WEATHER_API_URL", &ctx.stack.api_url)
+        .env("TOKEN_URL", ctx.stack.cognito.token_url())
+        .env("CLIENT_ID", ctx.client_id(SERVICE))
+        .env("CLIENT_SECRET", ctx.secret(SERVICE))
+        .env_remove("TOKEN_SCOPES")
+        .env_remove("CALLS")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "weather_client failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "calls=100 token_requests=1 failures=0");
+    assert_eq!(
+        ctx.stack.cognito.token_requests() - before,
+        1,
+        "the local Cognito saw one token request"
+    );
+}
+
+/// Every log line the stack wrote holds no token and no client secret; and the logs
+/// are the real ones (they record the requests above), so the scan is not vacuous.
+async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
+    let logs = ctx.stack.logs().unwrap();
+    let text_of = |name: &str| {
+        logs.iter()
+            .find(|(p, _)| p.file_name().is_some_and(|f| f == name))
+            .map(|(_, t)| t.as_str())
+            .unwrap_or_else(|| panic!("{name} missing in {:?}", logs.keys()))
+    };
+    assert!(text_of("gateway.log").contains("GET /weather/events 200"));
+    assert!(text_of("gateway.log").contains("POST /weather/events 201"));
+    assert!(text_of("cognito.log").contains("POST /oauth2/token 200"));
+    assert!(
+        text_of("watch.log").contains("authorizer decision"),
+        "authorizer logs"
+    );
+    assert!(
+        text_of("watch.log").contains("request served"),
+        "weather-api logs"
+    );
+
+    let mut tokens = ctx.stack.cognito.issued_tokens();
+    assert!(
+        tokens.len() >= 10,
+        "the steps issued tokens: {}",
+        tokens.len()
+    );
+    tokens.extend(ctx.forged.lock().unwrap().iter().cloned());
+    let secrets: Vec<String> = ctx
+        .stack
+        .cognito
+        .config()
+        .clients
+        .iter()
+        .map(|c| c.secret.expose().to_owned())
+        .collect();
+    let lines: usize = logs.values().map(|t| t.lines().count()).sum();
+    for (path, text) in &logs {
+        for token in &tokens {
+            let signature = token.rsplit('.').next().unwrap();
+            assert!(
+                !text.contains(token.as_str()) && !text.contains(signature),
+                "{} holds a token",
+                path.display()
+            );
+        }
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{} holds a client secret",
+                path.display()
+            );
+            let basic = STANDARD.encode(secret);
+            assert!(
+                !text.contains(&basic),
+                "{} holds an encoded secret",
+                path.display()
+            );
+        }
+        assert!(
+            !text.contains("Bearer ey"),
+            "{} holds an Authorization header",
+            path.display()
+        );
+    }
+    eprintln!(
+        "scanned {lines} log lines in {} files for {} tokens and {} secrets",
+        logs.len(),
+        tokens.len(),
+        secrets.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------
+
+type Step = fn(Arc<Ctx>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! steps {
+    ($($name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|c| Box::pin($name(c))) as Step)),*]
+    };
+}
+
+#[test]
+fn local_stack_end_to_end() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log_dir = std::env::temp_dir().join(format!("local-stack-e2e-{}", uuid::Uuid::new_v4()));
+    runtime.block_on(async {
+        let started = Instant::now();
+        let stack = match Stack::start(StackOptions::for_tests(log_dir.clone())).await {
+            Ok(s) => s,
+            Err(e) => panic!(
+                "starting the local stack: {e} (logs in {})",
+                log_dir.display()
+            ),
+        };
+        eprintln!("stack started in {:.1} s", started.elapsed().as_secs_f64());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let ctx = Arc::new(Ctx {
+            stack,
+            http,
+            forged: Mutex::new(Vec::new()),
+        });
+
+        let mut failed = Vec::new();
+        let all: Vec<(&str, Step)> = steps![
+            seed_002_walkthrough,
+            token_endpoint_and_keys,
+            policy_cache,
+            gateway_routing,
+            token_cache_example,
+        ];
+        for (name, step) in all {
+            let t = Instant::now();
+            let ok = tokio::spawn(step(ctx.clone())).await.is_ok();
+            eprintln!(
+                "step {name}: {} ({:.1} s)",
+                if ok { "ok" } else { "FAILED" },
+                t.elapsed().as_secs_f64()
+            );
+            if !ok {
+                failed.push(name);
+            }
+        }
+        // Stop first so that every process has flushed its logs, then scan them.
+        ctx.stack.stop();
+        let ok = tokio::spawn(logs_hold_no_token_or_secret(ctx.clone()))
+            .await
+            .is_ok();
+        if !ok {
+            failed.push("logs_hold_no_token_or_secret");
+        }
+        assert!(
+            failed.is_empty(),
+            "failed steps (messages above): {failed:?}; stack logs in {}",
+            log_dir.display()
+        );
+        eprintln!(
+            "all steps passed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    });
+    let _ = std::fs::remove_dir_all(&log_dir);
+}
