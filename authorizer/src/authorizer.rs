@@ -107,7 +107,10 @@ pub struct Authorizer<C: Clock = SystemClock> {
 impl<C: Clock> Authorizer<C> {
     /// Builds the authorizer; loads `JWKS_FILE` if set (a bad file stops init).
     pub fn new(config: Config, clock: C) -> Result<Self, ConfigError> {
-        let client = JwksCache::http_client(config.jwks_timeout);
+        let client = JwksCache::http_client(config.jwks_timeout).map_err(|e| ConfigError {
+            var: "JWKS_URI",
+            problem: format!("cannot build the HTTP client: {e}"),
+        })?;
         let mut pools = Vec::with_capacity(config.pools.len());
         for pool in &config.pools {
             let jwks = JwksCache::new(

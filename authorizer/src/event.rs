@@ -45,7 +45,9 @@ impl<'de> Deserialize<'de> for AuthorizerEvent {
                 ));
             }
         }
-        .map_err(D::Error::custom)
+        // serde's message would quote the offending value (a header holding
+        // the token, say); the runtime logs this error, so it stays fixed.
+        .map_err(|_| D::Error::custom("authorizer event with fields of the wrong shape"))
     }
 }
 
@@ -123,11 +125,10 @@ impl AuthorizerEvent {
                     Some([only]) => Some(only.as_str()),
                     _ => None,
                 };
-                let authorization = e
-                    .headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .or(only_source);
+                // The identity source is what API Gateway caches the answer
+                // under: decide on exactly that value when there is one.
+                let authorization = only_source
+                    .or_else(|| e.headers.get("authorization").and_then(|v| v.to_str().ok()));
                 let template = e
                     .route_key
                     .as_deref()

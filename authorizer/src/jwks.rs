@@ -60,7 +60,6 @@ struct JwkSetJson {
 #[derive(Deserialize)]
 struct JwkJson {
     kty: Option<String>,
-    kid: Option<String>,
     #[serde(rename = "use")]
     use_: Option<String>,
     alg: Option<String>,
@@ -77,14 +76,16 @@ impl KeySet {
             .map_err(|e| JwksError::Malformed(format!("expected {{\"keys\": [...]}}: {e}")))?;
         let mut keys: HashMap<String, KeyEntry> = HashMap::new();
         for value in set.keys {
-            let Ok(jwk) = serde_json::from_value::<JwkJson>(value) else {
+            // The kid first, so that an entry that does not parse still counts
+            // as a use of its kid (a duplicate makes the kid unusable).
+            let Some(kid) = value.get("kid").and_then(|k| k.as_str()).map(str::to_owned) else {
                 continue;
             };
-            let Some(kid) = jwk.kid.clone() else {
-                continue;
+            let entry = match serde_json::from_value::<JwkJson>(value) {
+                Ok(jwk) => usable_key(&jwk)
+                    .map_or_else(KeyEntry::Unusable, |k| KeyEntry::Usable(Arc::new(k))),
+                Err(_) => KeyEntry::Unusable("malformed JWK"),
             };
-            let entry =
-                usable_key(&jwk).map_or_else(KeyEntry::Unusable, |k| KeyEntry::Usable(Arc::new(k)));
             keys.entry(kid)
                 .and_modify(|existing| *existing = KeyEntry::Unusable("duplicate kid in JWKS"))
                 .or_insert(entry);
@@ -186,13 +187,13 @@ impl JwksCache {
     }
 
     /// The HTTP client an authorizer should use for JWKS: rustls, no redirects, timeouts.
-    pub fn http_client(timeout: Duration) -> reqwest::Client {
+    pub fn http_client(timeout: Duration) -> Result<reqwest::Client, JwksError> {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .unwrap_or_default()
+            .map_err(JwksError::Http)
     }
 
     /// Replaces the key set (from `JWKS_FILE` or a test).

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod jwks;
+pub mod logging;
 pub mod policy;
 pub mod routes;
 pub mod token;

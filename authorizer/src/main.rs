@@ -3,7 +3,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    authorizer::logging::init();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {

@@ -31,7 +31,7 @@ impl PolicyPlan {
     pub fn for_table(table: &RouteTable, permitted: impl Fn(&Route) -> bool) -> Self {
         let (yes, no): (Vec<&Route>, Vec<&Route>) =
             table.routes().iter().partition(|r| permitted(r));
-        let allow: BTreeSet<String> = yes.iter().map(|r| r.key.arn_pattern()).collect();
+        let allow: BTreeSet<String> = yes.iter().flat_map(|r| r.key.arn_patterns()).collect();
         // Deny a route the token may not call when an allowed IAM pattern
         // (whose `*` also spans `/`) matches a request API Gateway routes to
         // it. Skipped only where the allowed route wins that request anyway:
@@ -43,10 +43,17 @@ impl PolicyPlan {
                 yes.iter().any(|a| {
                     let routed_to_a =
                         a.key.dominates(&d.key) && (a.key.is_literal() || !d.key.is_greedy());
-                    !routed_to_a && patterns_intersect(&iam_tokens(&a.key.arn_pattern()), &requests)
+                    !routed_to_a
+                        && a.key
+                            .arn_patterns()
+                            .iter()
+                            .any(|p| patterns_intersect(&iam_tokens(p), &requests))
                 })
             })
-            .map(|d| d.key.arn_pattern())
+            // API Gateway may hand a request with a trailing slash to the
+            // route without one: deny both spellings.
+            .flat_map(|d| d.key.arn_patterns())
+            .flat_map(|p| [format!("{p}/"), p])
             .collect();
         Self { allow, deny }
     }
@@ -66,6 +73,11 @@ impl PolicyPlan {
                 self.allow.iter().map(|p| arn.with_resource(p)),
             ));
         }
+        // An extra Deny (the current request, INSUFFICIENT_SCOPE=deny) is only
+        // written where it cannot also cover an allowed route's requests; the
+        // request is denied either way (nothing allows it, or the plan's own
+        // Deny covers it).
+        let extra_deny = extra_deny.filter(|d| !self.allow.iter().any(|a| globs_intersect(a, d)));
         let deny: BTreeSet<&str> = self
             .deny
             .iter()
@@ -292,12 +304,23 @@ mod tests {
         let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("get"));
         assert_eq!(
             plan.deny,
-            BTreeSet::from(["GET/events/*/secret".to_string()])
+            BTreeSet::from([
+                "GET/events/*/secret".to_string(),
+                "GET/events/*/secret/".to_string()
+            ])
         );
         let doc = plan.document(&MethodArn::parse(ARN).unwrap(), None);
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
         assert!(evaluate(&doc, &format!("{base}GET/events/1")));
         assert!(!evaluate(&doc, &format!("{base}GET/events/1/secret")));
+        assert!(
+            !evaluate(&doc, &format!("{base}GET/events/1/secret/")),
+            "trailing slash"
+        );
+        assert!(
+            !evaluate(&doc, &format!("{base}GET/events/1/secret/")),
+            "trailing slash"
+        );
     }
 
     #[test]
@@ -307,6 +330,32 @@ mod tests {
         );
         let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("read"));
         assert!(plan.deny.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn any_route_listed_per_method_never_as_wildcard() {
+        let t = table(r#"{"ANY /files/{proxy+}": ["files"], "GET /admin": ["admin"]}"#);
+        let doc = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("files"))
+            .document(&MethodArn::parse(ARN).unwrap(), None);
+        let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
+        assert!(evaluate(&doc, &format!("{base}PATCH/files/a/b")));
+        // A route the table does not list, reached through a wildcard method, stays closed.
+        assert!(!evaluate(&doc, &format!("{base}DELETE/users/7/files/x")));
+        assert!(
+            doc.statement
+                .iter()
+                .all(|s| s.resource.iter().all(|r| !r.contains("prod/*")))
+        );
+    }
+
+    #[test]
+    fn deny_mode_extra_deny_never_blocks_an_allowed_route() {
+        let t = table(r#"{"GET /events/{id}": ["admin"], "GET /events/{id}/public": ["read"]}"#);
+        let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by("read"));
+        let doc = plan.document(&MethodArn::parse(ARN).unwrap(), Some("GET/events/*"));
+        let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
+        assert!(!evaluate(&doc, &format!("{base}GET/events/1")));
+        assert!(evaluate(&doc, &format!("{base}GET/events/1/public")));
     }
 
     #[test]

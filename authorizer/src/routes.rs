@@ -148,6 +148,7 @@ impl RouteKey {
         use crate::policy::Token;
         let mut out: Vec<Token> = Vec::new();
         if self.method == "ANY" {
+            // Only real method names: the policy never writes `*` for ANY.
             out.extend([Token::NonSlash, Token::SegStar]);
         } else {
             out.extend(self.method.bytes().map(Token::Lit));
@@ -177,13 +178,27 @@ impl RouteKey {
     }
 
     /// The IAM resource pattern of this route below `stage/`: `GET/events/*`.
-    /// Path parameters become `*`, `ANY` becomes `*`.
+    /// Path parameters become `*`; `ANY` stays `ANY` here (see [`RouteKey::arn_patterns`]).
     pub fn arn_pattern(&self) -> String {
-        let method = if self.method == "ANY" {
-            "*"
+        self.pattern_for(&self.method)
+    }
+
+    /// The IAM resource patterns a policy lists for this route: one per HTTP
+    /// method for `ANY`, so that no `*` stands in the method position (it
+    /// would also match requests of routes the table does not list).
+    pub fn arn_patterns(&self) -> Vec<String> {
+        if self.method == "ANY" {
+            METHODS
+                .iter()
+                .filter(|m| **m != "ANY")
+                .map(|m| self.pattern_for(m))
+                .collect()
         } else {
-            &self.method
-        };
+            vec![self.arn_pattern()]
+        }
+    }
+
+    fn pattern_for(&self, method: &str) -> String {
         let mut out = String::from(method);
         if self.segments.is_empty() {
             out.push('/');
@@ -478,9 +493,17 @@ mod tests {
     #[test]
     fn arn_patterns_use_star_for_params_and_any() {
         let t = table();
-        let patterns: Vec<String> = t.routes().iter().map(|r| r.key.arn_pattern()).collect();
+        let patterns: Vec<String> = t
+            .routes()
+            .iter()
+            .flat_map(|r| r.key.arn_patterns())
+            .collect();
         assert!(patterns.contains(&"GET/events/*".to_string()));
-        assert!(patterns.contains(&"*/files/*".to_string()));
+        assert!(patterns.contains(&"PUT/files/*".to_string()));
+        assert!(
+            !patterns.iter().any(|p| p.starts_with('*')),
+            "ANY never becomes a wildcard method: {patterns:?}"
+        );
         assert!(patterns.contains(&"GET/events".to_string()));
         assert_eq!(RouteKey::parse("GET /").unwrap().arn_pattern(), "GET/");
     }

@@ -70,7 +70,8 @@ struct Header {
     alg: String,
     #[serde(default, deserialize_with = "strict_opt")]
     kid: Option<String>,
-    #[serde(default)]
+    /// Present at all, even `null`: rejected (no extension is understood).
+    #[serde(default, deserialize_with = "strict_opt")]
     crit: Option<serde_json::Value>,
 }
 

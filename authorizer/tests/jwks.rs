@@ -284,3 +284,21 @@ fn bad_jwks_file_stops_init_naming_the_setting() {
         "JWKS_FILE"
     );
 }
+
+#[tokio::test]
+async fn malformed_entry_with_same_kid_makes_the_kid_unusable() {
+    let one: serde_json::Value = serde_json::from_str(&jwks_body("keys/test-jwks.json")).unwrap();
+    let good = one["keys"][0].clone();
+    let broken = json!({"kid": KID, "kty": "RSA", "n": 123, "e": "AQAB"});
+    let other: serde_json::Value =
+        serde_json::from_str(&jwks_body("keys/other-jwks.json")).unwrap();
+    let body = json!({"keys": [broken, good, other["keys"][0].clone()]}).to_string();
+    let server = JwksServer::start(Reply::Body(body)).await;
+    let (a, _) = fetching_authorizer(&server.uri, &[]);
+    a.fetch_keys().await;
+    let r = a
+        .handle(&get(&TokenBuilder::access("weather-api/get").sign()))
+        .await
+        .result;
+    assert!(matches!(r, Err(AuthError::KeyNotUsable(_))), "{r:?}");
+}

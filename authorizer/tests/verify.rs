@@ -643,9 +643,15 @@ fn id_param_route_matched() {
 fn proxy_route_matched() {
     let t = TokenBuilder::access("files/all").sign();
     let json = assert_allowed(decide(&token_event(&t, "PATCH", "/files/a/b/c")));
+    // ANY is listed method by method: a `*` method would also match routes the table does not list.
+    let methods = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
+    let expected: Vec<String> = methods
+        .iter()
+        .map(|m| format!("{METHOD_ARN_BASE}/{m}/files/*"))
+        .collect();
     assert_eq!(
         json["policyDocument"]["Statement"][0]["Resource"],
-        json!([format!("{METHOD_ARN_BASE}/*/files/*")])
+        json!(expected)
     );
 }
 
@@ -793,4 +799,44 @@ fn repeated_token_served_from_cache_until_exp() {
 fn cache_disabled_still_decides() {
     let e = token_event(&get_token(), "GET", "/events");
     assert_allowed(decide_with(&[("TOKEN_CACHE_SIZE", "0")], &e));
+}
+
+// ---- findings of the security review ----
+
+#[test]
+fn crit_null_rejected() {
+    let t = TokenBuilder::access("weather-api/get")
+        .header("crit", json!(null))
+        .sign();
+    assert_rejected!(get_events(&t), AuthError::Malformed(_));
+}
+
+#[test]
+fn http_api_decides_on_the_identity_source_value() {
+    // API Gateway caches the answer under the identity source: a valid token in
+    // another header must not authorize a request whose identity source is not it.
+    let mut e = serde_json::to_value(
+        match v2_event(Some(&get_token()), "GET /events", "/events") {
+            AuthorizerEvent::HttpV2(e) => *e,
+            _ => unreachable!(),
+        },
+    )
+    .unwrap();
+    e["identitySource"] = json!(["tenant-acme"]);
+    let e: AuthorizerEvent = serde_json::from_value(e).unwrap();
+    assert_eq!(
+        serde_json::to_value(decide(&e).unwrap()).unwrap()["isAuthorized"],
+        false
+    );
+}
+
+#[test]
+fn malformed_event_error_never_quotes_the_token() {
+    let token = get_token();
+    let raw = json!({"type": "REQUEST", "methodArn": format!("{METHOD_ARN_BASE}/GET/events"),
+        "headers": {"Authorization": format!("Bearer {token}\u{1}")}, "requestContext": {}});
+    let err = serde_json::from_value::<AuthorizerEvent>(raw)
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(&token[..20]), "{err}");
 }
