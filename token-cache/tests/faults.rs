@@ -1,0 +1,275 @@
+//! Fault injection on the token endpoint while a token is still valid, beyond
+//! tests/cache.rs (which covers 500s while valid, 429 and Retry-After on a cold
+//! cache, hanging and unreachable endpoints on a cold cache): the endpoint
+//! really down (connection refused) and back, slow past the request timeout,
+//! rate limited with Retry-After, and a burst of 500s under many concurrent
+//! callers. In every case callers keep the still-valid token without waiting,
+//! the cache sends no request beyond its one background refresh (with its
+//! retries) per backoff window, and it recovers without a restart.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{Mode, TestServer, config};
+use token_cache::{ManualClock, ScopeSet, TokenCache};
+use tokio::net::{TcpListener, TcpStream};
+
+fn scopes(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap()
+}
+
+/// Token number `n` as the test server issues it.
+fn is_token(token: &token_cache::AccessToken, n: usize) -> bool {
+    token.secret().starts_with(&format!("tok-{n}-"))
+}
+
+fn cache_for(config: token_cache::Config) -> (TokenCache, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
+    let cache = TokenCache::builder(config)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (cache, clock)
+}
+
+/// Calls `get` until it returns token `n` (bounded); every answer must be a token.
+async fn eventually_token(cache: &TokenCache, scopes: &ScopeSet, n: usize) {
+    for _ in 0..1000 {
+        if is_token(&cache.get(scopes).await.unwrap(), n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("token {n} never served");
+}
+
+/// `callers` concurrent `get`s: each must return one of the tokens `ns`
+/// without waiting for the endpoint (bounded by 2 s, below the faults' delays).
+async fn all_served_at_once(cache: &TokenCache, wanted: &ScopeSet, callers: usize, ns: &[usize]) {
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let (cache, wanted) = (cache.clone(), wanted.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let token = cache.get(&wanted).await.unwrap();
+                (token, started.elapsed())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (token, waited) = task.await.unwrap();
+        assert!(
+            ns.iter().any(|n| is_token(&token, *n)),
+            "a valid token is served: {}",
+            token.secret().split('-').nth(1).unwrap_or("?")
+        );
+        assert!(
+            waited < Duration::from_secs(2),
+            "a caller waited for the endpoint: {waited:?}"
+        );
+    }
+}
+
+/// Lets the background refresh run, then checks the request count is stable.
+async fn settle_at(server: &TestServer, requests: usize) {
+    server.wait_for_token_requests(requests).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(server.token_requests(), requests, "no extra request");
+}
+
+/// A TCP front for the token server that can be taken down (its listening
+/// socket closed: connections are refused) and brought back at the same address.
+struct Switch {
+    addr: std::net::SocketAddr,
+    backend: String,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Open proxied connections: closed too when the endpoint goes down.
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Switch {
+    async fn start(server: &TestServer) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let switch = Self {
+            addr: listener.local_addr().unwrap(),
+            backend: server.base.trim_start_matches("http://").to_owned(),
+            task: std::sync::Mutex::new(None),
+            connections: Arc::default(),
+        };
+        switch.serve(listener);
+        switch
+    }
+
+    fn token_url(&self) -> String {
+        format!("http://{}/oauth2/token", self.addr)
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let backend = self.backend.clone();
+        let connections = self.connections.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let backend = backend.clone();
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                connections.lock().unwrap().push(connection);
+            }
+        });
+        *self.task.lock().unwrap() = Some(task);
+    }
+
+    async fn down(&self) {
+        if let Some(task) = self.task.lock().unwrap().take() {
+            task.abort();
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+        for _ in 0..100 {
+            if TcpStream::connect(self.addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("listener still open");
+    }
+
+    async fn up(&self) {
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.lock().unwrap().take() {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_down_while_token_valid_serves_it_then_recovers() {
+    let server = TestServer::start().await;
+    let switch = Switch::start(&server).await;
+    let mut config = config(&server);
+    config.token_url = switch.token_url().parse().unwrap();
+    let (cache, clock) = cache_for(config);
+    let wanted = scopes("weather-api/get");
+    assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
+
+    switch.down().await;
+    clock.advance(Duration::from_secs(3000)); // past the refresh point, still valid
+    all_served_at_once(&cache, &wanted, 500, &[1]).await;
+    // One background refresh, three refused attempts, none reached the server.
+    for _ in 0..200 {
+        if cache.stats().failed_token_requests >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.token_requests, stats.failed_token_requests),
+        (4, 3),
+        "one refresh sequence of 3 attempts, not one per caller"
+    );
+    // Backing off: more callers, no more attempts.
+    all_served_at_once(&cache, &wanted, 100, &[1]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(cache.stats().token_requests, 4);
+    assert_eq!(server.token_requests(), 1);
+
+    switch.up().await;
+    clock.advance(Duration::from_secs(60));
+    all_served_at_once(&cache, &wanted, 10, &[1, 2]).await;
+    eventually_token(&cache, &wanted, 2).await;
+    settle_at(&server, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_endpoint_past_the_timeout_while_token_valid_never_makes_callers_wait() {
+    let server = TestServer::start().await;
+    let mut config = config(&server);
+    config.request_timeout = Duration::from_millis(300);
+    config.retry.deadline = Duration::from_secs(2);
+    let max_attempts = config.retry.max_attempts as usize;
+    let (cache, clock) = cache_for(config);
+    let wanted = scopes("weather-api/get");
+    assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
+
+    server.set_mode(Mode::Slow(Duration::from_secs(5)));
+    clock.advance(Duration::from_secs(3000));
+    all_served_at_once(&cache, &wanted, 300, &[1]).await;
+    // The background refresh times out and retries; it never exceeds its attempts.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    all_served_at_once(&cache, &wanted, 50, &[1]).await;
+    let requests = server.token_requests();
+    assert!(
+        (2..=1 + max_attempts).contains(&requests),
+        "at most one refresh sequence: {requests} requests"
+    );
+
+    server.set_mode(Mode::Ok);
+    clock.advance(Duration::from_secs(60));
+    let before = server.token_requests();
+    all_served_at_once(&cache, &wanted, 10, &[1, before + 1]).await;
+    eventually_token(&cache, &wanted, before + 1).await;
+    settle_at(&server, before + 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_while_token_valid_waits_for_retry_after_then_recovers() {
+    let server = TestServer::start().await;
+    let (cache, clock) = cache_for(config(&server));
+    let wanted = scopes("weather-api/get");
+    assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
+
+    server.set_mode(Mode::TooManyRequests("120"));
+    clock.advance(Duration::from_secs(3000));
+    all_served_at_once(&cache, &wanted, 200, &[1]).await;
+    settle_at(&server, 2).await;
+    // Within Retry-After (by the cache's clock): served, and not one request more.
+    for _ in 0..4 {
+        clock.advance(Duration::from_secs(25));
+        all_served_at_once(&cache, &wanted, 50, &[1]).await;
+    }
+    settle_at(&server, 2).await;
+
+    server.set_mode(Mode::Ok);
+    clock.advance(Duration::from_secs(30)); // 130 s after the 429
+    all_served_at_once(&cache, &wanted, 10, &[1, 3]).await;
+    eventually_token(&cache, &wanted, 3).await;
+    settle_at(&server, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_error_burst_under_concurrent_callers_costs_one_refresh_sequence_per_window() {
+    let server = TestServer::start().await;
+    let (cache, clock) = cache_for(config(&server));
+    let wanted = scopes("weather-api/get");
+    assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
+
+    // A burst of five 500s, then healthy again.
+    server.script(std::iter::repeat_n(Mode::ServerError, 5));
+    clock.advance(Duration::from_secs(3000));
+    all_served_at_once(&cache, &wanted, 1000, &[1]).await;
+    settle_at(&server, 4).await; // 1 + three failed attempts, not 1,000
+    all_served_at_once(&cache, &wanted, 200, &[1]).await;
+    settle_at(&server, 4).await; // backing off
+
+    clock.advance(Duration::from_secs(60));
+    all_served_at_once(&cache, &wanted, 200, &[1, 7]).await;
+    // Second sequence: 500, 500, then the endpoint answers: token 7.
+    eventually_token(&cache, &wanted, 7).await;
+    settle_at(&server, 7).await;
+    assert_eq!(cache.stats().failed_token_requests, 5);
+}
