@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use authorizer::{AuthError, Authorizer, Config};
+use authorizer::{AuthError, Authorizer};
 use serde_json::json;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,32 +20,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 const TIMEOUT_MS: u64 = 300;
 
-/// An authorizer fetching from `uri` (no JWKS_FILE), with a movable clock.
-fn fetching_authorizer(
+/// An authorizer fetching from `uri`, with a movable clock; the verified-token
+/// cache is off so that every request verifies from scratch and no cache hides a fault.
+fn faulty_authorizer(
     uri: &str,
     penalty_seconds: &str,
 ) -> (Authorizer<impl authorizer::Clock + use<>>, Arc<AtomicU64>) {
-    let clock = Arc::new(AtomicU64::new(NOW.to_bits()));
-    let c = clock.clone();
-    let vars: Vec<(String, String)> = vec![
-        ("USER_POOL_ID".into(), POOL.into()),
-        ("ROUTE_SCOPES".into(), ROUTES.into()),
-        ("JWKS_URI".into(), uri.into()),
-        ("JWKS_TIMEOUT_MS".into(), TIMEOUT_MS.to_string()),
-        ("JWKS_PENALTY_SECONDS".into(), penalty_seconds.into()),
-        // Every request verifies from scratch: the verified-token cache cannot hide a fault.
-        ("TOKEN_CACHE_SIZE".into(), "0".into()),
-    ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .unwrap();
-    let a = Authorizer::new(config, move || f64::from_bits(c.load(Ordering::SeqCst))).unwrap();
-    (a, clock)
-}
-
-fn advance(clock: &AtomicU64, seconds: f64) {
-    let now = f64::from_bits(clock.load(Ordering::SeqCst));
-    clock.store((now + seconds).to_bits(), Ordering::SeqCst);
+    fetching_authorizer(
+        uri,
+        &[
+            ("JWKS_TIMEOUT_MS", &TIMEOUT_MS.to_string()),
+            ("JWKS_PENALTY_SECONDS", penalty_seconds),
+            ("TOKEN_CACHE_SIZE", "0"),
+        ],
+    )
 }
 
 fn get(token: &str) -> authorizer::AuthorizerEvent {
@@ -139,7 +127,7 @@ async fn probe(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_in_turn_never_allows_a_bad_token_and_recovers_without_restart() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
-    let (a, clock) = fetching_authorizer(&server.uri, "5");
+    let (a, clock) = faulty_authorizer(&server.uri, "5");
     a.fetch_keys().await;
     let faults = [
         ("500", Reply::Status(500)),
@@ -289,7 +277,7 @@ impl Drop for Switch {
 async fn endpoint_down_then_back_with_rotated_keys() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
     let switch = Switch::start(&server.uri).await;
-    let (a, clock) = fetching_authorizer(&switch.uri, "5");
+    let (a, clock) = faulty_authorizer(&switch.uri, "5");
     a.fetch_keys().await;
     assert_eq!(server.hits(), 1);
 
@@ -322,7 +310,7 @@ async fn endpoint_down_at_init_fails_closed_then_recovers() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
     let switch = Switch::start(&server.uri).await;
     switch.down().await;
-    let (a, clock) = fetching_authorizer(&switch.uri, "5");
+    let (a, clock) = faulty_authorizer(&switch.uri, "5");
     a.fetch_keys().await;
     let r = a.handle(&get(&good())).await.result;
     let err = r.expect_err("no keys: nothing can be allowed");
@@ -380,7 +368,7 @@ async fn streaming_server(
 async fn ten_megabyte_body_without_content_length_is_cut_at_the_cap() {
     let sent = Arc::new(AtomicUsize::new(0));
     let (uri, task) = streaming_server(10 * 1024 * 1024, sent.clone()).await;
-    let (a, _) = fetching_authorizer(&uri, "5");
+    let (a, _) = faulty_authorizer(&uri, "5");
     let r = a.handle(&get(&good())).await.result;
     let Err(AuthError::KeysUnavailable(e)) = r else {
         panic!("{r:?}")
@@ -409,7 +397,7 @@ async fn ten_megabyte_body_without_content_length_is_cut_at_the_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_distinct_unknown_kids_at_most_one_fetch_per_penalty_window() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
-    let (a, clock) = fetching_authorizer(&server.uri, "10");
+    let (a, clock) = faulty_authorizer(&server.uri, "10");
     a.fetch_keys().await;
     let a = Arc::new(a);
     // Signing is slow: one signature reused under 10,000 headers (the kid is

@@ -4,38 +4,11 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use authorizer::{AuthError, Authorizer, Config};
 use serde_json::json;
 use support::*;
-
-/// An authorizer fetching from `uri` (no JWKS_FILE), with a movable clock.
-fn fetching_authorizer(
-    uri: &str,
-    extra: &[(&str, &str)],
-) -> (Authorizer<impl authorizer::Clock + use<>>, Arc<AtomicU64>) {
-    let clock = Arc::new(AtomicU64::new(NOW.to_bits()));
-    let c = clock.clone();
-    let mut vars: Vec<(String, String)> = vec![
-        ("USER_POOL_ID".into(), POOL.into()),
-        ("ROUTE_SCOPES".into(), ROUTES.into()),
-        ("JWKS_URI".into(), uri.into()),
-        ("JWKS_TIMEOUT_MS".into(), "300".into()),
-    ];
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .unwrap();
-    let a = Authorizer::new(config, move || f64::from_bits(c.load(Ordering::SeqCst))).unwrap();
-    (a, clock)
-}
-
-fn advance(clock: &AtomicU64, seconds: f64) {
-    let now = f64::from_bits(clock.load(Ordering::SeqCst));
-    clock.store((now + seconds).to_bits(), Ordering::SeqCst);
-}
 
 fn get(token: &str) -> authorizer::AuthorizerEvent {
     token_event(token, "GET", "/events")

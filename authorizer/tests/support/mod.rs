@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -148,6 +148,34 @@ pub fn authorizer_at(
     extra: &[(&str, &str)],
 ) -> Authorizer<impl authorizer::Clock + use<>> {
     Authorizer::new(config(extra), move || now).unwrap()
+}
+
+/// An authorizer fetching its keys from `uri` (no JWKS_FILE, 300 ms timeout),
+/// `extra` settings on top, with a clock the test moves ([`advance`]).
+pub fn fetching_authorizer(
+    uri: &str,
+    extra: &[(&str, &str)],
+) -> (Authorizer<impl authorizer::Clock + use<>>, Arc<AtomicU64>) {
+    let clock = Arc::new(AtomicU64::new(NOW.to_bits()));
+    let c = clock.clone();
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("USER_POOL_ID".into(), POOL.into()),
+        ("ROUTE_SCOPES".into(), ROUTES.into()),
+        ("JWKS_URI".into(), uri.into()),
+        ("JWKS_TIMEOUT_MS".into(), "300".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let a = Authorizer::new(config, move || f64::from_bits(c.load(Ordering::SeqCst))).unwrap();
+    (a, clock)
+}
+
+/// Moves a [`fetching_authorizer`]'s clock forward.
+pub fn advance(clock: &AtomicU64, seconds: f64) {
+    let now = f64::from_bits(clock.load(Ordering::SeqCst));
+    clock.store((now + seconds).to_bits(), Ordering::SeqCst);
 }
 
 /// A REST TOKEN event.
