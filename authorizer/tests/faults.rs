@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use authorizer::{AuthError, Authorizer};
 use serde_json::json;
 use support::*;
+use test_support::Switch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const TIMEOUT_MS: u64 = 300;
 
@@ -188,96 +189,20 @@ async fn every_fault_in_turn_never_allows_a_bad_token_and_recovers_without_resta
     assert!(a.handle(&get(&good())).await.result.is_ok());
 }
 
-/// A TCP front for a JWKS server that can be taken down (its listening socket
-/// closed: connections are refused) and brought back at the same address.
-struct Switch {
-    uri: String,
-    addr: std::net::SocketAddr,
-    backend: String,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Open proxied connections: closed too when the endpoint goes down.
-    connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl Switch {
-    async fn start(backend_uri: &str) -> Self {
-        let backend = backend_uri
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let switch = Self {
-            uri: format!("http://{addr}/.well-known/jwks.json"),
-            addr,
-            backend,
-            task: std::sync::Mutex::new(None),
-            connections: Arc::default(),
-        };
-        switch.serve(listener);
-        switch
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let backend = self.backend.clone();
-        let connections = self.connections.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                let backend = backend.clone();
-                let connection = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&backend).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                connections.lock().unwrap().push(connection);
-            }
-        });
-        *self.task.lock().unwrap() = Some(task);
-    }
-
-    /// Closes the listening socket: from now on connections are refused.
-    async fn down(&self) {
-        if let Some(task) = self.task.lock().unwrap().take() {
-            task.abort();
-        }
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-        // Wait until the aborted task has dropped the listener.
-        for _ in 0..100 {
-            if TcpStream::connect(self.addr).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("listener still open");
-    }
-
-    /// Listens again at the same address.
-    async fn up(&self) {
-        let listener = TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener);
-    }
-}
-
-impl Drop for Switch {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap().take() {
-            task.abort();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_down_then_back_with_rotated_keys() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
-    let switch = Switch::start(&server.uri).await;
-    let (a, clock) = faulty_authorizer(&switch.uri, "5");
+    let switch = Switch::start(
+        server
+            .uri
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap(),
+    )
+    .await;
+    let switch_uri = format!("http://{}/.well-known/jwks.json", switch.addr());
+    let (a, clock) = faulty_authorizer(&switch_uri, "5");
     a.fetch_keys().await;
     assert_eq!(server.hits(), 1);
 
@@ -308,9 +233,18 @@ async fn endpoint_down_then_back_with_rotated_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_down_at_init_fails_closed_then_recovers() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
-    let switch = Switch::start(&server.uri).await;
+    let switch = Switch::start(
+        server
+            .uri
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap(),
+    )
+    .await;
+    let switch_uri = format!("http://{}/.well-known/jwks.json", switch.addr());
     switch.down().await;
-    let (a, clock) = faulty_authorizer(&switch.uri, "5");
+    let (a, clock) = faulty_authorizer(&switch_uri, "5");
     a.fetch_keys().await;
     let r = a.handle(&get(&good())).await.result;
     let err = r.expect_err("no keys: nothing can be allowed");

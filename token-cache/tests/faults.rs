@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{Mode, TestServer, config};
+use test_support::Switch;
 use token_cache::{ManualClock, ScopeSet, TokenCache};
-use tokio::net::{TcpListener, TcpStream};
 
 fn scopes(s: &str) -> ScopeSet {
     ScopeSet::parse(s).unwrap()
@@ -79,89 +79,14 @@ async fn settle_at(server: &TestServer, requests: usize) {
     assert_eq!(server.token_requests(), requests, "no extra request");
 }
 
-/// A TCP front for the token server that can be taken down (its listening
-/// socket closed: connections are refused) and brought back at the same address.
-struct Switch {
-    addr: std::net::SocketAddr,
-    backend: String,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Open proxied connections: closed too when the endpoint goes down.
-    connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl Switch {
-    async fn start(server: &TestServer) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let switch = Self {
-            addr: listener.local_addr().unwrap(),
-            backend: server.base.trim_start_matches("http://").to_owned(),
-            task: std::sync::Mutex::new(None),
-            connections: Arc::default(),
-        };
-        switch.serve(listener);
-        switch
-    }
-
-    fn token_url(&self) -> String {
-        format!("http://{}/oauth2/token", self.addr)
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let backend = self.backend.clone();
-        let connections = self.connections.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                let backend = backend.clone();
-                let connection = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&backend).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                connections.lock().unwrap().push(connection);
-            }
-        });
-        *self.task.lock().unwrap() = Some(task);
-    }
-
-    async fn down(&self) {
-        if let Some(task) = self.task.lock().unwrap().take() {
-            task.abort();
-        }
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-        for _ in 0..100 {
-            if TcpStream::connect(self.addr).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("listener still open");
-    }
-
-    async fn up(&self) {
-        let listener = TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener);
-    }
-}
-
-impl Drop for Switch {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap().take() {
-            task.abort();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_down_while_token_valid_serves_it_then_recovers() {
     let server = TestServer::start().await;
-    let switch = Switch::start(&server).await;
+    let switch = Switch::start(server.base.trim_start_matches("http://")).await;
     let mut config = config(&server);
-    config.token_url = switch.token_url().parse().unwrap();
+    config.token_url = format!("http://{}/oauth2/token", switch.addr())
+        .parse()
+        .unwrap();
     let (cache, clock) = cache_for(config);
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
