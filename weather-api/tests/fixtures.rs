@@ -1,15 +1,19 @@
 //! Handler tests driven by the API Gateway event fixtures in `fixtures/`, built exactly as
 //! the runtime builds them (`lambda_http::request::from_str`), run without Lambda.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt};
+use lambda_http::{Request, RequestExt};
 use serde_json::{Value, json};
+use support::{
+    FIXTURE_CLIENT, crate_dir, error_message, fixture, fixture_with, new_container, rest, send,
+};
 use weather_api::event::{SEED_DUDLEY_ID, SEED_MALIK_ID};
 use weather_api::{Api, ApiError, Config, Event, EventId, EventStore, InMemoryStore};
 
@@ -39,71 +43,6 @@ const FIXTURES: &[(&str, u16)] = &[
     ("lambda-url-request-list-events.json", 200),
 ];
 
-/// The authorizer context's `client_id` in the fixtures.
-const FIXTURE_CLIENT: &str = "4example0client0id0test0only";
-/// The (fake) bearer token in the fixtures' Authorization headers.
-const FIXTURE_TOKEN: &str = "test-only.not-a-real-token.do-not-log";
-
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture_json(name: &str) -> Value {
-    let path = crate_dir().join("fixtures").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn request(event: &Value) -> Request {
-    lambda_http::request::from_str(&event.to_string()).expect("fixture is an API Gateway event")
-}
-
-fn fixture(name: &str) -> Request {
-    request(&fixture_json(name))
-}
-
-/// A fixture with `edit` applied to its event JSON first.
-fn fixture_with(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
-    let mut event = fixture_json(name);
-    edit(&mut event);
-    request(&event)
-}
-
-/// A REST fixture re-pointed at another method and path.
-fn rest(name: &str, method: &str, path: &str) -> Request {
-    fixture_with(name, |e| {
-        e["httpMethod"] = json!(method);
-        e["path"] = json!(path);
-    })
-}
-
-fn new_container() -> Api<InMemoryStore> {
-    Api::new(InMemoryStore::seeded(), Config::default())
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send<S: EventStore>(api: &Api<S>, req: Request) -> Reply {
-    let response = api.handle(req).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = match response.body() {
-        Body::Empty => Value::Null,
-        Body::Text(text) => serde_json::from_str(text).expect("response body is JSON"),
-        Body::Binary(bytes) => serde_json::from_slice(bytes).expect("response body is JSON"),
-        other => panic!("unexpected body {other:?}"),
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// Sends the request and checks it fails with `status`, a JSON `{"message"}` body
 /// containing `needle`, and no change to the store. Returns the message.
 async fn refused(req: Request, status: u16, needle: &str) -> String {
@@ -115,23 +54,6 @@ async fn refused(req: Request, status: u16, needle: &str) -> String {
     assert!(message.contains(needle), "{message:?} lacks {needle:?}");
     assert_eq!(api.store().list().await.unwrap(), before, "store changed");
     message
-}
-
-fn error_message(reply: &Reply) -> String {
-    let object = reply.body.as_object().expect("error body is an object");
-    assert_eq!(
-        object.len(),
-        1,
-        "error body has only `message`: {}",
-        reply.body
-    );
-    let message = object["message"].as_str().expect("message is a string");
-    assert!(!message.is_empty());
-    assert_eq!(
-        reply.headers["content-type"], "application/json",
-        "error bodies are JSON"
-    );
-    message.to_owned()
 }
 
 async fn ids(api: &Api<InMemoryStore>) -> Vec<EventId> {
@@ -605,85 +527,6 @@ async fn store_failure_is_500_without_details() {
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{name}");
         assert_eq!(error_message(&reply), "internal server error", "{name}");
     }
-}
-
-/// Captures what the handler logs while `f` runs (on this thread).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-async fn logs_of(api: &Api<InMemoryStore>, req: Request) -> (Reply, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    let reply = send(api, req).await;
-    drop(guard);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    (reply, text)
-}
-
-#[tokio::test]
-async fn logs_method_route_status_client_and_latency_never_the_token() {
-    let api = new_container();
-    let (reply, logs) = logs_of(&api, fixture("apigw-request-create-event.json")).await;
-    assert_eq!(reply.status, StatusCode::CREATED);
-    let line = logs
-        .lines()
-        .find(|l| l.contains("request served"))
-        .unwrap_or_else(|| panic!("no request line in {logs:?}"));
-    for field in [
-        "method=POST",
-        "route=\"/events\"",
-        "status=201",
-        &format!("client_id=\"{FIXTURE_CLIENT}\""),
-        "latency_ms=",
-    ] {
-        assert!(line.contains(field), "{field} missing from {line:?}");
-    }
-    assert!(!logs.contains(FIXTURE_TOKEN), "token logged: {logs}");
-    assert!(
-        !logs.to_lowercase().contains("authorization"),
-        "header logged: {logs}"
-    );
-
-    let get_path = format!("/events/{SEED_DUDLEY_ID}");
-    let (_, logs) = logs_of(&api, rest("apigw-request-get-event.json", "GET", &get_path)).await;
-    assert!(logs.contains("route=\"/events/{id}\""), "{logs}");
-    assert!(!logs.contains(FIXTURE_TOKEN), "token logged: {logs}");
-}
-
-#[tokio::test]
-async fn refused_requests_log_the_reason_never_the_token() {
-    let api = new_container();
-    let (reply, logs) = logs_of(
-        &api,
-        fixture("apigw-request-create-event-invalid-date.json"),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(logs.contains("status=400"), "{logs}");
-    assert!(logs.contains("2022-02-30"), "reason not logged: {logs}");
-    assert!(!logs.contains(FIXTURE_TOKEN), "token logged: {logs}");
-
-    let (_, logs) = logs_of(&api, fixture("apigw-request-unknown-path.json")).await;
-    assert!(
-        logs.contains("route=\"unmatched\"") && logs.contains("status=404"),
-        "{logs}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
