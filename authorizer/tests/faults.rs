@@ -19,7 +19,9 @@ use test_support::Switch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-const TIMEOUT_MS: u64 = 300;
+/// Long enough that a good fetch on a loaded machine never times out, far below
+/// the late reply's delay.
+const TIMEOUT_MS: u64 = 1000;
 
 /// An authorizer fetching from `uri`, with a movable clock; the verified-token
 /// cache is off so that every request verifies from scratch and no cache hides a fault.
@@ -143,7 +145,7 @@ async fn every_fault_in_turn_never_allows_a_bad_token_and_recovers_without_resta
         ("10 MB body", Reply::Huge(10 * 1024 * 1024)),
         (
             "slow past the timeout",
-            Reply::Slow(Duration::from_secs(3), jwks_body("keys/test-jwks.json")),
+            Reply::Slow(Duration::from_secs(30), jwks_body("keys/test-jwks.json")),
         ),
         (
             "keys rotated to another key",
@@ -158,9 +160,9 @@ async fn every_fault_in_turn_never_allows_a_bad_token_and_recovers_without_resta
         let before = server.hits();
         let rotation = fault == "keys rotated to another key";
         let slowest = probe(&a, fault, !rotation).await;
-        // Not a speed assertion: only that nothing waited for the 3 s reply.
+        // Not a speed assertion: only that nothing waited for the 30 s reply.
         assert!(
-            slowest < Duration::from_millis(2500),
+            slowest < Duration::from_secs(10),
             "{fault}: an answer took {slowest:?}"
         );
         assert!(

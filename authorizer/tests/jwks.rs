@@ -129,19 +129,19 @@ async fn no_keys_and_endpoint_down_fails_closed_as_server_fault() {
 #[tokio::test]
 async fn slow_endpoint_times_out_within_bound() {
     let server = JwksServer::start(Reply::Slow(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         jwks_body("keys/test-jwks.json"),
     ))
     .await;
-    let (a, _) = fetching_authorizer(&server.uri, &[]);
+    let (a, _) = fetching_authorizer(&server.uri, &[("JWKS_TIMEOUT_MS", "300")]);
     let started = Instant::now();
     let r = a
         .handle(&get(&TokenBuilder::access("weather-api/get").sign()))
         .await
         .result;
     assert!(matches!(r, Err(AuthError::KeysUnavailable(_))), "{r:?}");
-    // Not a timing assertion on speed: only that the call did not wait for the 5 s reply.
-    assert!(started.elapsed() < Duration::from_secs(4));
+    // Not a timing assertion on speed: only that the call did not wait for the 30 s reply.
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]

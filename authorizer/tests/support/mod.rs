@@ -150,7 +150,9 @@ pub fn authorizer_at(
     Authorizer::new(config(extra), move || now).unwrap()
 }
 
-/// An authorizer fetching its keys from `uri` (no JWKS_FILE, 300 ms timeout),
+/// An authorizer fetching its keys from `uri` (no JWKS_FILE; a 5 s timeout, so a
+/// loaded CI machine never turns a good fetch into a fault: the tests of the timeout
+/// set a short one),
 /// `extra` settings on top, with a clock the test moves ([`advance`]).
 pub fn fetching_authorizer(
     uri: &str,
@@ -162,7 +164,7 @@ pub fn fetching_authorizer(
         ("USER_POOL_ID".into(), POOL.into()),
         ("ROUTE_SCOPES".into(), ROUTES.into()),
         ("JWKS_URI".into(), uri.into()),
-        ("JWKS_TIMEOUT_MS".into(), "300".into()),
+        ("JWKS_TIMEOUT_MS".into(), "5000".into()),
     ]);
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
