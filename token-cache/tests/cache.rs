@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use support::{Mode, TestServer, config};
+use support::{Mode, TestServer, config, patient, wait_until};
 use token_cache::{ClientAuth, ManualClock, OAuthErrorKind, ScopeSet, TokenCache, TokenCacheError};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -16,8 +16,12 @@ fn scopes(s: &str) -> ScopeSet {
 }
 
 fn cache_with_clock(server: &TestServer) -> (TokenCache, Arc<ManualClock>) {
+    clocked(config(server))
+}
+
+fn clocked(config: token_cache::Config) -> (TokenCache, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new());
-    let cache = TokenCache::builder(config(server))
+    let cache = TokenCache::builder(config)
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -44,7 +48,7 @@ async fn eventually_token(cache: &TokenCache, scopes: &ScopeSet, n: usize) {
 async fn cold_cache_1000_concurrent_callers_make_one_token_request() {
     let server = TestServer::start().await;
     server.hold(true);
-    let cache = TokenCache::new(config(&server)).unwrap();
+    let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("weather-api/get");
 
     let callers: Vec<_> = (0..1000)
@@ -69,7 +73,7 @@ async fn cold_cache_1000_concurrent_callers_make_one_token_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_refresh_point_callers_never_wait_and_one_background_request() {
     let server = TestServer::start().await;
-    let (cache, clock) = cache_with_clock(&server);
+    let (cache, clock) = clocked(patient(config(&server)));
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
@@ -113,7 +117,10 @@ async fn endpoint_failing_while_token_valid_keeps_serving_then_refreshes_after_r
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
     // The background refresh retries (3 attempts) and gives up.
     server.wait_for_token_requests(4).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until("3 failed attempts", || {
+        cache.stats().failed_token_requests >= 3
+    })
+    .await;
     assert_eq!(cache.stats().failed_token_requests, 3);
 
     // Still served, and no new request while backing off.
@@ -200,7 +207,7 @@ async fn concurrent_callers_share_one_failure() {
     let server = TestServer::start().await;
     server.set_mode(Mode::ServerError);
     server.hold(true);
-    let cache = TokenCache::new(config(&server)).unwrap();
+    let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("a/b");
     let callers: Vec<_> = (0..100)
         .map(|_| {
@@ -445,7 +452,7 @@ async fn send_gives_up_after_one_retry() {
 async fn cancelled_first_caller_does_not_cancel_the_token_request() {
     let server = TestServer::start().await;
     server.hold(true);
-    let cache = TokenCache::new(config(&server)).unwrap();
+    let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("a/b");
     let first = {
         let (cache, wanted) = (cache.clone(), wanted.clone());

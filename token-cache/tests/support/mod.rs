@@ -177,6 +177,29 @@ impl TestServer {
     }
 }
 
+/// Waits until `done` holds, polling every 5 ms, at most 10 s (then fails naming `what`).
+/// For counts that move after the server saw a request (the client still has to read
+/// the answer), where a fixed sleep would race with a slow machine.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `config` for tests that hold token requests on the server and release them by
+/// hand: no request may time out meanwhile, however slow the machine, or a retry would
+/// change the counts they assert.
+pub fn patient(mut config: Config) -> Config {
+    config.request_timeout = Duration::from_secs(30);
+    config.retry.deadline = Duration::from_secs(60);
+    config
+}
+
 /// A config for the test server: fast retries, short deadline.
 pub fn config(server: &TestServer) -> Config {
     let mut config = Config::new(
