@@ -4,8 +4,48 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
+
+/// A port on 127.0.0.1 that refuses every connection: bound, so nothing else on the
+/// machine can take it (a port merely left free could be handed to any other
+/// socket meanwhile), but not listening.
+pub struct ClosedPort {
+    socket: TcpSocket,
+}
+
+impl ClosedPort {
+    /// Reserves a fresh port.
+    pub fn new() -> Self {
+        Self::at("127.0.0.1:0".parse().unwrap())
+    }
+
+    fn at(addr: SocketAddr) -> Self {
+        let socket = TcpSocket::new_v4().unwrap();
+        // Bindable while the port's last connections sit in TIME_WAIT.
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(addr)
+            .unwrap_or_else(|e| panic!("reserving {addr}: {e}"));
+        Self { socket }
+    }
+
+    /// The address that refuses connections.
+    pub fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    /// Starts listening on the reserved port.
+    fn listen(self) -> TcpListener {
+        self.socket.listen(1024).unwrap()
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// A TCP endpoint on 127.0.0.1 forwarding to `backend` (`host:port`) that a
 /// test can take down (connections refused, open ones cut) and bring back up
@@ -14,6 +54,8 @@ pub struct Switch {
     addr: SocketAddr,
     backend: String,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// While down: the port, kept bound so that nothing else takes it before `up`.
+    reserved: Mutex<Option<ClosedPort>>,
     /// Open proxied connections: closed too when the endpoint goes down.
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -26,6 +68,7 @@ impl Switch {
             addr: listener.local_addr().unwrap(),
             backend: backend.to_owned(),
             task: Mutex::new(None),
+            reserved: Mutex::new(None),
             connections: Arc::default(),
         };
         switch.serve(listener);
@@ -65,9 +108,10 @@ impl Switch {
         for connection in self.connections.lock().unwrap().drain(..) {
             connection.abort();
         }
-        // Wait until the aborted task has dropped the listener.
-        for _ in 0..100 {
+        // Wait until the aborted task has dropped the listener, then hold the port.
+        for _ in 0..500 {
             if TcpStream::connect(self.addr).await.is_err() {
+                *self.reserved.lock().unwrap() = Some(ClosedPort::at(self.addr));
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -77,7 +121,11 @@ impl Switch {
 
     /// Listens again at the same address.
     pub async fn up(&self) {
-        let listener = TcpListener::bind(self.addr).await.unwrap();
+        let reserved = self.reserved.lock().unwrap().take();
+        let listener = match reserved {
+            Some(port) => port.listen(),
+            None => TcpListener::bind(self.addr).await.unwrap(),
+        };
         self.serve(listener);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use support::{Mode, TestServer, config, patient, wait_until};
+use test_support::ClosedPort;
 use token_cache::{ClientAuth, ManualClock, OAuthErrorKind, ScopeSet, TokenCache, TokenCacheError};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -191,8 +192,12 @@ async fn hanging_endpoint_errors_within_deadline() {
 #[tokio::test]
 async fn unreachable_endpoint_errors_within_deadline() {
     let server = TestServer::start().await;
-    let config = config(&server);
-    drop(server); // nothing listens on the port any more
+    // Refuses connections, and nothing else on the machine can take its port meanwhile.
+    let closed = ClosedPort::new();
+    let mut config = config(&server);
+    config.token_url = format!("http://{}/oauth2/token", closed.addr())
+        .parse()
+        .unwrap();
     let cache = TokenCache::new(config).unwrap();
     let err = assert_fails_within_deadline(&cache, &scopes("a/b")).await;
     assert!(
