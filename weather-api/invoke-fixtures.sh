@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fixture of weather-api/README.md's table through `cargo lambda invoke`, in the
 # table's order, against one fresh `cargo lambda watch`, and checks each statusCode.
-# Needs cargo-lambda on PATH (`pip install cargo-lambda`). Port: WEATHER_API_WATCH_PORT.
+# Needs cargo-lambda on PATH (scripts/setup-tools). Port: WEATHER_API_WATCH_PORT (9310).
 set -euo pipefail
 
 crate=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -9,29 +9,16 @@ cd "$crate/.."
 port=${WEATHER_API_WATCH_PORT:-9310}
 
 if ! command -v cargo-lambda >/dev/null 2>&1; then
-  echo "invoke-fixtures: cargo-lambda is not installed (pip install cargo-lambda)" >&2
+  echo "invoke-fixtures: cargo-lambda not on PATH (run scripts/setup-tools)" >&2
   exit 2
 fi
 
 # Build first, so that the first invoke does not wait for a compile.
 cargo build --quiet -p weather-api --bin weather-api
 
-log=$(mktemp)
-# Its own process group, so that stopping it also stops the function it runs.
-setsid cargo lambda watch -A 127.0.0.1 -P "$port" --ignore-changes >"$log" 2>&1 &
-watch_pid=$!
-stop_watch() {
-  kill -- "-$watch_pid" 2>/dev/null || true
-  wait "$watch_pid" 2>/dev/null || true
-  rm -f "$log"
-}
-trap stop_watch EXIT
-
-for _ in $(seq 120); do
-  grep -q "starting Runtime server" "$log" && break
-  kill -0 "$watch_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  sleep 1
-done
+# shellcheck source=../scripts/lib/watch.sh
+source "$crate/../scripts/lib/watch.sh"
+start_watch WEATHER_API_WATCH_PORT "$port"
 
 passed=0
 failed=0
