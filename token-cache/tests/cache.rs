@@ -6,43 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use support::{Mode, TestServer, config, patient, wait_until};
+use support::{
+    Mode, TestServer, clocked, config, eventually_token, is_token, patient, scopes, wait_until,
+};
 use test_support::ClosedPort;
 use token_cache::{ClientAuth, ManualClock, OAuthErrorKind, ScopeSet, TokenCache, TokenCacheError};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn scopes(s: &str) -> ScopeSet {
-    ScopeSet::parse(s).unwrap()
-}
-
 fn cache_with_clock(server: &TestServer) -> (TokenCache, Arc<ManualClock>) {
     clocked(config(server))
-}
-
-fn clocked(config: token_cache::Config) -> (TokenCache, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new());
-    let cache = TokenCache::builder(config)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (cache, clock)
-}
-
-/// Token number `n` as the test server issues it.
-fn is_token(token: &token_cache::AccessToken, n: usize) -> bool {
-    token.secret().starts_with(&format!("tok-{n}-"))
-}
-
-/// Calls `get` until it returns token `n` (bounded).
-async fn eventually_token(cache: &TokenCache, scopes: &ScopeSet, n: usize) {
-    for _ in 0..1000 {
-        if is_token(&cache.get(scopes).await.unwrap(), n) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("token {n} never served");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

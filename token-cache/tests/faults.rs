@@ -9,41 +9,11 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Mode, TestServer, config, wait_until};
+use support::{Mode, TestServer, clocked, config, eventually_token, is_token, scopes, wait_until};
 use test_support::Switch;
-use token_cache::{ManualClock, ScopeSet, TokenCache};
-
-fn scopes(s: &str) -> ScopeSet {
-    ScopeSet::parse(s).unwrap()
-}
-
-/// Token number `n` as the test server issues it.
-fn is_token(token: &token_cache::AccessToken, n: usize) -> bool {
-    token.secret().starts_with(&format!("tok-{n}-"))
-}
-
-fn cache_for(config: token_cache::Config) -> (TokenCache, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new());
-    let cache = TokenCache::builder(config)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    (cache, clock)
-}
-
-/// Calls `get` until it returns token `n` (bounded); every answer must be a token.
-async fn eventually_token(cache: &TokenCache, scopes: &ScopeSet, n: usize) {
-    for _ in 0..1000 {
-        if is_token(&cache.get(scopes).await.unwrap(), n) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("token {n} never served");
-}
+use token_cache::{ScopeSet, TokenCache};
 
 /// `callers` concurrent `get`s: each must return one of the tokens `ns`
 /// without waiting for the endpoint (bounded by 2 s, below the faults' delays).
@@ -87,7 +57,7 @@ async fn endpoint_down_while_token_valid_serves_it_then_recovers() {
     config.token_url = format!("http://{}/oauth2/token", switch.addr())
         .parse()
         .unwrap();
-    let (cache, clock) = cache_for(config);
+    let (cache, clock) = clocked(config);
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
@@ -128,7 +98,7 @@ async fn slow_endpoint_past_the_timeout_while_token_valid_never_makes_callers_wa
     // Room for every attempt however slow the machine: the sequence always ends the same.
     config.retry.deadline = Duration::from_secs(10);
     let max_attempts = config.retry.max_attempts as usize;
-    let (cache, clock) = cache_for(config);
+    let (cache, clock) = clocked(config);
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
@@ -159,7 +129,7 @@ async fn slow_endpoint_past_the_timeout_while_token_valid_never_makes_callers_wa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limited_while_token_valid_waits_for_retry_after_then_recovers() {
     let server = TestServer::start().await;
-    let (cache, clock) = cache_for(config(&server));
+    let (cache, clock) = clocked(config(&server));
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
@@ -184,7 +154,7 @@ async fn rate_limited_while_token_valid_waits_for_retry_after_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_error_burst_under_concurrent_callers_costs_one_refresh_sequence_per_window() {
     let server = TestServer::start().await;
-    let (cache, clock) = cache_for(config(&server));
+    let (cache, clock) = clocked(config(&server));
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 

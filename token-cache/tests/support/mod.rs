@@ -14,7 +14,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use token_cache::{Config, RetryPolicy};
+use token_cache::{AccessToken, Config, ManualClock, RetryPolicy, ScopeSet, TokenCache};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -175,6 +175,36 @@ impl TestServer {
         }
         panic!("expected {n} token requests, got {}", self.token_requests());
     }
+}
+
+pub fn scopes(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap()
+}
+
+/// Token number `n` as the test server issues it.
+pub fn is_token(token: &AccessToken, n: usize) -> bool {
+    token.secret().starts_with(&format!("tok-{n}-"))
+}
+
+/// A cache on `config` with a clock the test moves.
+pub fn clocked(config: Config) -> (TokenCache, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
+    let cache = TokenCache::builder(config)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (cache, clock)
+}
+
+/// Calls `get` until it returns token `n` (bounded); every answer must be a token.
+pub async fn eventually_token(cache: &TokenCache, scopes: &ScopeSet, n: usize) {
+    for _ in 0..1000 {
+        if is_token(&cache.get(scopes).await.unwrap(), n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("token {n} never served");
 }
 
 /// Waits until `done` holds, polling every 5 ms, at most 10 s (then fails naming `what`).
