@@ -191,19 +191,18 @@ async fn every_fault_in_turn_never_allows_a_bad_token_and_recovers_without_resta
     assert!(a.handle(&get(&good())).await.result.is_ok());
 }
 
+/// A [`Switch`] in front of `server`, and the JWKS URI through it.
+async fn behind_switch(server: &JwksServer) -> (Switch, String) {
+    let backend = server.uri.trim_start_matches("http://").split('/').next();
+    let switch = Switch::start(backend.expect("an http:// URI")).await;
+    let uri = format!("http://{}/.well-known/jwks.json", switch.addr());
+    (switch, uri)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_down_then_back_with_rotated_keys() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
-    let switch = Switch::start(
-        server
-            .uri
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap(),
-    )
-    .await;
-    let switch_uri = format!("http://{}/.well-known/jwks.json", switch.addr());
+    let (switch, switch_uri) = behind_switch(&server).await;
     let (a, clock) = faulty_authorizer(&switch_uri, "5");
     a.fetch_keys().await;
     assert_eq!(server.hits(), 1);
@@ -235,16 +234,7 @@ async fn endpoint_down_then_back_with_rotated_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_down_at_init_fails_closed_then_recovers() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
-    let switch = Switch::start(
-        server
-            .uri
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap(),
-    )
-    .await;
-    let switch_uri = format!("http://{}/.well-known/jwks.json", switch.addr());
+    let (switch, switch_uri) = behind_switch(&server).await;
     switch.down().await;
     let (a, clock) = faulty_authorizer(&switch_uri, "5");
     a.fetch_keys().await;
