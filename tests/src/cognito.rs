@@ -661,14 +661,7 @@ impl Handler for LocalCognito {
                 String::new(),
             ),
         };
-        // The path only: a query string could carry anything.
-        self.log.line(&format!(
-            "{} {} {} {:.1}ms {detail}",
-            parts.method,
-            parts.uri.path(),
-            response.status().as_u16(),
-            start.elapsed().as_secs_f64() * 1000.0,
-        ));
+        self.log.request(&parts, response.status(), start, &detail);
         response
     }
 }

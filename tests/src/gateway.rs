@@ -787,14 +787,12 @@ impl Handler for LocalGateway {
         let start = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let (response, note) = self.serve(&parts, body, peer, &request_id).await;
-        // The path only, never the query string or a header.
-        self.log.line(&format!(
-            "{} {} {} {:.1}ms auth={note} requestId={request_id}",
-            parts.method,
-            parts.uri.path(),
-            response.status().as_u16(),
-            start.elapsed().as_secs_f64() * 1000.0,
-        ));
+        self.log.request(
+            &parts,
+            response.status(),
+            start,
+            &format!("auth={note} requestId={request_id}"),
+        );
         response
     }
 }

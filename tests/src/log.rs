@@ -5,6 +5,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
+
+use hyper::StatusCode;
+use hyper::http::request::Parts;
 
 use crate::StackError;
 
@@ -34,6 +38,18 @@ impl LogFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Appends the line of one answered request: method, path (never the query string
+    /// or a header: they could carry anything), status, latency since `start`, `detail`.
+    pub fn request(&self, parts: &Parts, status: StatusCode, start: Instant, detail: &str) {
+        self.line(&format!(
+            "{} {} {} {:.1}ms {detail}",
+            parts.method,
+            parts.uri.path(),
+            status.as_u16(),
+            start.elapsed().as_secs_f64() * 1000.0,
+        ));
     }
 
     /// Appends one line, prefixed with the UTC time. Write errors are ignored: a full
