@@ -62,8 +62,19 @@ pub enum TokenCacheError {
         retry_after: Option<Duration>,
     },
 
-    /// An HTTP status that is neither success, 429, 5xx nor a 4xx carrying an
-    /// OAuth error body (e.g. a redirect, which is never followed). Not retried.
+    /// The token endpoint answered with a redirect. Redirects are never
+    /// followed (they would carry the credentials elsewhere), and an answer
+    /// from any URL but `token_url` is refused even when a caller's HTTP client
+    /// followed one. Not retried: `token_url` is misconfigured.
+    #[error("{}", redirected_message(*status))]
+    Redirected {
+        /// The 3xx status, or `None` when a caller's client followed the
+        /// redirect and the answer came from another URL.
+        status: Option<u16>,
+    },
+
+    /// An HTTP status that is neither success, a redirect, 429, 5xx nor a 4xx
+    /// carrying an OAuth error body. Not retried.
     #[error("unexpected HTTP status {status} from the token endpoint")]
     UnexpectedStatus {
         /// The HTTP status.
@@ -174,6 +185,7 @@ impl TokenCacheError {
             Self::ScopeNotGranted { .. } => "scope_not_granted",
             Self::RateLimited { .. } => "rate_limited",
             Self::ServerError { .. } => "server_error",
+            Self::Redirected { .. } => "redirected",
             Self::UnexpectedStatus { .. } => "unexpected_status",
             Self::MalformedResponse { .. } => "malformed_response",
             Self::Timeout => "timeout",
@@ -192,6 +204,15 @@ impl TokenCacheError {
             setting: setting.to_owned(),
             reason: reason.into(),
         }
+    }
+}
+
+fn redirected_message(status: Option<u16>) -> String {
+    match status {
+        Some(status) => format!(
+            "the token endpoint answered with a redirect (HTTP {status}); redirects are never followed: check TOKEN_URL"
+        ),
+        None => "the token response came from another URL than TOKEN_URL (the HTTP client followed a redirect); it is refused: check TOKEN_URL".to_owned(),
     }
 }
 
@@ -273,7 +294,9 @@ mod tests {
         };
         assert!(!oauth.is_retryable());
         assert!(!TokenCacheError::MalformedResponse { reason: "x".into() }.is_retryable());
-        assert!(!TokenCacheError::UnexpectedStatus { status: 302 }.is_retryable());
+        assert!(!TokenCacheError::UnexpectedStatus { status: 304 }.is_retryable());
+        assert!(!TokenCacheError::Redirected { status: Some(302) }.is_retryable());
+        assert!(!TokenCacheError::Redirected { status: None }.is_retryable());
     }
 
     #[test]

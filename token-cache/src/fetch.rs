@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
@@ -88,6 +88,13 @@ impl HttpFetcher {
 
     /// Uses a caller's client (e.g. shared with the calls to the resource
     /// server). The per-request timeout is still applied by the cache.
+    ///
+    /// Safe whatever the client's redirect policy: the form is sent as a body
+    /// that cannot be replayed, so no client re-sends it on a 307 or 308; a
+    /// 301/302/303 that a client follows becomes a body-less `GET` (and
+    /// reqwest drops `Authorization` when the origin changes); and an answer
+    /// that did not come from `token_url` itself is refused with
+    /// [`TokenCacheError::Redirected`], never taken as a token.
     pub fn with_client(config: &Config, client: reqwest::Client) -> Result<Self, TokenCacheError> {
         config.validate()?;
         let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -117,24 +124,45 @@ impl HttpFetcher {
         &self.client
     }
 
-    async fn fetch_once(&self, scopes: &ScopeSet) -> Result<FetchedToken, TokenCacheError> {
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+    /// The `application/x-www-form-urlencoded` request body.
+    fn form(&self, scopes: &ScopeSet) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
         if let Some(scope) = scopes.as_param() {
-            form.push(("scope", scope));
+            form.append_pair("scope", scope);
         }
+        if self.client_auth == ClientAuth::RequestBody {
+            form.append_pair("client_id", &self.client_id);
+            form.append_pair("client_secret", self.client_secret.expose());
+        }
+        form.finish()
+    }
+
+    async fn fetch_once(&self, scopes: &ScopeSet) -> Result<FetchedToken, TokenCacheError> {
         let mut request = self
             .client
             .post(self.token_url.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
-        match self.client_auth {
-            ClientAuth::Basic => request = request.header(AUTHORIZATION, self.basic_header.clone()),
-            ClientAuth::RequestBody => {
-                form.push(("client_id", &self.client_id));
-                form.push(("client_secret", self.client_secret.expose()));
-            }
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+        if self.client_auth == ClientAuth::Basic {
+            request = request.header(AUTHORIZATION, self.basic_header.clone());
         }
-        let mut response = request.form(&form).send().await.map_err(transport_error)?;
+        // A streaming body, not a reusable one: whatever the client's redirect
+        // policy, a 307/308 can never make it send the credentials again
+        // (reqwest only replays bodies it can clone).
+        let body = reqwest::Body::wrap(self.form(scopes));
+        let mut response = request.body(body).send().await.map_err(transport_error)?;
         let status = response.status();
+        if status.is_redirection() || response.url() != &self.token_url {
+            // Not followed (the built-in client), or followed by a caller's
+            // client: either way the answer is not the token endpoint's.
+            return Err(TokenCacheError::Redirected {
+                status: status.is_redirection().then_some(status.as_u16()),
+            });
+        }
         let retry_after = retry_after(response.headers(), SystemTime::now());
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
@@ -430,8 +458,8 @@ mod tests {
             TokenCacheError::UnexpectedStatus { status: 404 }
         ));
         assert!(matches!(
-            parse(302, "", "").unwrap_err(),
-            TokenCacheError::UnexpectedStatus { status: 302 }
+            parse(304, "", "").unwrap_err(),
+            TokenCacheError::UnexpectedStatus { status: 304 }
         ));
     }
 
