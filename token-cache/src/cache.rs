@@ -139,6 +139,8 @@ impl TokenCacheBuilder {
     }
 
     /// Uses this `reqwest::Client` for token requests instead of building one.
+    /// Whatever its redirect policy, the credentials go only to `token_url`
+    /// and only its own answer is taken (see [`HttpFetcher::with_client`]).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -368,12 +370,18 @@ struct Entry {
     /// After failed background refreshes, none starts before this (nanos since origin).
     refresh_blocked_until: AtomicU64,
     failed_refreshes: AtomicU32,
+    /// Requests sent by the current (or last) flight.
+    flight_attempts: AtomicU32,
     flight: Mutex<FlightSlot>,
 }
 
 #[derive(Default)]
 struct FlightSlot {
     receiver: Option<FlightReceiver>,
+    /// When the current flight must have answered (its start + `retry.deadline`).
+    deadline: Option<tokio::time::Instant>,
+    /// The current flight's last failed attempt, for a waiter cut off at the deadline.
+    last_error: Option<TokenCacheError>,
     /// The endpoint's last `Retry-After`: no request before this instant.
     rate_limited_until: Option<Instant>,
 }
@@ -431,6 +439,7 @@ impl Inner {
             in_flight: AtomicBool::new(false),
             refresh_blocked_until: AtomicU64::new(0),
             failed_refreshes: AtomicU32::new(0),
+            flight_attempts: AtomicU32::new(0),
             flight: Mutex::new(FlightSlot::default()),
         });
         let mut next = EntryMap::clone(&current);
@@ -476,7 +485,11 @@ impl Inner {
         kind: FlightKind,
     ) -> FlightReceiver {
         let (sender, receiver) = watch::channel(None);
+        let deadline = tokio::time::Instant::now() + self.retry.deadline;
         slot.receiver = Some(receiver.clone());
+        slot.deadline = Some(deadline);
+        slot.last_error = None;
+        entry.flight_attempts.store(0, Ordering::Relaxed);
         entry.in_flight.store(true, Ordering::Release);
         let span = tracing::info_span!(
             "token_request",
@@ -487,7 +500,7 @@ impl Inner {
         let guard = FlightGuard(Arc::clone(entry));
         runtime.spawn(
             async move {
-                let result = inner.fetch_with_retry(&guard.0).await;
+                let result = inner.fetch_with_retry(&guard.0, deadline).await;
                 inner.record_outcome(&guard.0, &result, kind);
                 drop(guard);
                 sender.send_replace(Some(result));
@@ -502,7 +515,7 @@ impl Inner {
         self: &Arc<Self>,
         entry: &Arc<Entry>,
     ) -> Result<AccessToken, TokenCacheError> {
-        let mut receiver = {
+        let (mut receiver, deadline) = {
             let mut slot = entry.slot();
             let token = entry.token.load_full();
             let now = self.clock.now();
@@ -522,26 +535,40 @@ impl Inner {
                     }
                     return Ok(AccessToken(Arc::clone(token.pick())));
                 }
-                _ => match &slot.receiver {
-                    Some(receiver) => receiver.clone(),
-                    None => {
-                        let runtime = tokio::runtime::Handle::try_current()
-                            .map_err(|_| TokenCacheError::NoRuntime)?;
-                        self.start_flight(&mut slot, entry, &runtime, FlightKind::Foreground)
-                    }
-                },
+                _ => {
+                    let receiver = match &slot.receiver {
+                        Some(receiver) => receiver.clone(),
+                        None => {
+                            let runtime = tokio::runtime::Handle::try_current()
+                                .map_err(|_| TokenCacheError::NoRuntime)?;
+                            self.start_flight(&mut slot, entry, &runtime, FlightKind::Foreground)
+                        }
+                    };
+                    let deadline = slot
+                        .deadline
+                        .unwrap_or_else(|| tokio::time::Instant::now() + self.retry.deadline);
+                    (receiver, deadline)
+                }
             }
         };
-        // The flight is bounded by the retry deadline; this only guards
-        // against a fetcher that ignores cancellation.
-        let limit = self.retry.deadline + self.request_timeout + Duration::from_secs(1);
-        match tokio::time::timeout(limit, receiver.wait_for(Option::is_some)).await {
-            Err(_) => Err(TokenCacheError::DeadlineExceeded {
-                attempts: 0,
-                last: None,
-            }),
+        // The flight itself ends by its deadline (every attempt's timeout is
+        // cut to what is left of it); this guard only matters for a fetcher
+        // that ignores cancellation, and keeps the documented bound even then.
+        let outcome = tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some))
+            .await
+            .map(|waited| waited.map(|result| result.clone()));
+        match outcome {
             Ok(Err(_)) => Err(TokenCacheError::Abandoned),
-            Ok(Ok(result)) => result.clone().unwrap_or(Err(TokenCacheError::Abandoned)),
+            Ok(Ok(result)) => result.unwrap_or(Err(TokenCacheError::Abandoned)),
+            Err(_) => {
+                if let Some(result) = receiver.borrow().as_ref() {
+                    return result.clone();
+                }
+                Err(TokenCacheError::DeadlineExceeded {
+                    attempts: entry.flight_attempts.load(Ordering::Relaxed),
+                    last: entry.slot().last_error.clone().map(Box::new),
+                })
+            }
         }
     }
 
@@ -591,8 +618,11 @@ impl Inner {
 
     /// One token request: attempts with backoff until success, a
     /// non-retryable error, `max_attempts` or the deadline.
-    async fn fetch_with_retry(&self, entry: &Entry) -> Result<AccessToken, TokenCacheError> {
-        let deadline = tokio::time::Instant::now() + self.retry.deadline;
+    async fn fetch_with_retry(
+        &self,
+        entry: &Entry,
+        deadline: tokio::time::Instant,
+    ) -> Result<AccessToken, TokenCacheError> {
         let rate_limited_until = entry.slot().rate_limited_until;
         if let Some(until) = rate_limited_until {
             let wait = until.saturating_duration_since(self.clock.now());
@@ -620,6 +650,7 @@ impl Inner {
                 });
             }
             attempt += 1;
+            entry.flight_attempts.store(attempt, Ordering::Relaxed);
             let issued_at = self.clock.now();
             self.token_requests.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
@@ -651,6 +682,7 @@ impl Inner {
                 Err(error) => error,
             };
             self.failed_token_requests.fetch_add(1, Ordering::Relaxed);
+            entry.slot().last_error = Some(error.clone());
             tracing::warn!(
                 scopes = %entry.scopes,
                 attempt,

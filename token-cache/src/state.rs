@@ -18,19 +18,31 @@ pub struct TokenTimes {
 
 impl TokenTimes {
     /// Computes the refresh point (`refresh_ratio` of the lifetime) and the
-    /// hard limit (`hard_margin` before expiry). The margin is capped at half
-    /// the lifetime, so a short-lived token is still usable for a while instead
-    /// of being refetched on every call; the refresh point never falls after
-    /// the hard limit.
+    /// hard limit (`hard_margin` before expiry).
+    ///
+    /// The margin is capped at half of what the refresh point leaves,
+    /// `(1 - refresh_ratio) * lifetime / 2`, so every token has a refresh-ahead
+    /// window (with the defaults, 0.8 and 30 s, a token of 150 s or less would
+    /// otherwise have none: callers would wait for each new token). With
+    /// `refresh_ratio` 1 (no refresh ahead) the cap is half the lifetime. A
+    /// short-lived token is so still usable for most of its life instead of
+    /// being refetched on every call; the refresh point never falls after the
+    /// hard limit.
     pub fn new(
         issued_at: Instant,
         lifetime: Duration,
         refresh_ratio: f64,
         hard_margin: Duration,
     ) -> Self {
-        let margin = hard_margin.min(lifetime / 2);
+        let ratio = refresh_ratio.clamp(0.0, 1.0);
+        let cap = if ratio < 1.0 {
+            lifetime.mul_f64((1.0 - ratio) / 2.0)
+        } else {
+            lifetime / 2
+        };
+        let margin = hard_margin.min(cap);
         let usable = lifetime - margin;
-        let refresh = lifetime.mul_f64(refresh_ratio.clamp(0.0, 1.0)).min(usable);
+        let refresh = lifetime.mul_f64(ratio).min(usable);
         Self {
             issued_at,
             refresh_at: issued_at + refresh,
@@ -148,12 +160,34 @@ mod tests {
     }
 
     #[test]
-    fn short_lifetime_caps_the_margin_at_half() {
+    fn short_lifetime_scales_the_margin_to_keep_a_refresh_window() {
         let t0 = Instant::now();
         let t = TokenTimes::new(t0, Duration::from_secs(20), 0.8, MARGIN);
-        assert_eq!(t.usable_until - t0, Duration::from_secs(10));
-        assert_eq!(t.refresh_at - t0, Duration::from_secs(10));
-        assert_eq!(t.freshness(t0 + Duration::from_secs(9)), Freshness::Fresh);
+        assert_eq!(t.refresh_at - t0, Duration::from_secs(16));
+        assert_eq!(t.usable_until - t0, Duration::from_secs(18));
+        assert_eq!(t.freshness(t0 + Duration::from_secs(15)), Freshness::Fresh);
+        assert_eq!(
+            t.freshness(t0 + Duration::from_secs(17)),
+            Freshness::RefreshDue
+        );
+    }
+
+    #[test]
+    fn every_lifetime_has_a_refresh_window_with_the_defaults() {
+        let t0 = Instant::now();
+        for secs in [2, 10, 60, 120, 150, 151, 300, 3600, 86_400] {
+            let lifetime = Duration::from_secs(secs);
+            let t = TokenTimes::new(t0, lifetime, 0.8, MARGIN);
+            assert!(t.refresh_at < t.usable_until, "{secs} s: no refresh window");
+            assert_eq!(t.refresh_at - t0, lifetime.mul_f64(0.8), "{secs} s");
+            assert!(t.usable_until < t.expires_at, "{secs} s: no margin");
+        }
+        // 150 s: the 30 s margin would leave none; it is 15 s instead.
+        let t = TokenTimes::new(t0, Duration::from_secs(150), 0.8, MARGIN);
+        assert_eq!(t.usable_until - t0, Duration::from_secs(135));
+        // Long tokens keep the configured margin.
+        let t = TokenTimes::new(t0, Duration::from_secs(300), 0.8, MARGIN);
+        assert_eq!(t.usable_until - t0, Duration::from_secs(270));
     }
 
     #[test]
@@ -161,6 +195,9 @@ mod tests {
         let t0 = Instant::now();
         let t = TokenTimes::new(t0, HOUR, 1.0, MARGIN);
         assert_eq!(t.refresh_at, t.usable_until);
+        assert_eq!(t.usable_until - t0, HOUR - MARGIN);
+        let t = TokenTimes::new(t0, Duration::from_secs(20), 1.0, MARGIN);
+        assert_eq!(t.usable_until - t0, Duration::from_secs(10));
     }
 
     #[test]
