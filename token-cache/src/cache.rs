@@ -16,8 +16,9 @@ use tracing::Instrument as _;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, RetryPolicy};
+use crate::error::OAuthErrorKind;
 use crate::error::TokenCacheError;
-use crate::fetch::{HttpFetcher, TokenFetcher};
+use crate::fetch::{HttpFetcher, SecretProvider, TokenFetcher};
 use crate::scope::ScopeSet;
 use crate::secret::{AccessToken, IssuedToken};
 use crate::state::{Action, TokenTimes, decide};
@@ -123,6 +124,7 @@ pub struct TokenCacheBuilder {
     clock: Option<Arc<dyn Clock>>,
     fetcher: Option<Arc<dyn TokenFetcher>>,
     client: Option<reqwest::Client>,
+    secret_provider: Option<Arc<dyn SecretProvider>>,
 }
 
 impl TokenCacheBuilder {
@@ -146,14 +148,32 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// Where the client secret is read again when the token endpoint answers
+    /// `invalid_client` (it was rotated): once, rate-limited by
+    /// `secret_reload_interval`, one read at a time; with a new value the
+    /// token request is sent once more before it fails. `config.client_secret`
+    /// is the first value. Ignored with a custom [`TokenCacheBuilder::fetcher`].
+    pub fn secret_provider(mut self, provider: Arc<dyn SecretProvider>) -> Self {
+        self.secret_provider = Some(provider);
+        self
+    }
+
     /// Validates the configuration and builds the cache.
     pub fn build(self) -> Result<TokenCache, TokenCacheError> {
         let config = self.config;
         config.validate()?;
+        let http = |fetcher: HttpFetcher| -> Arc<dyn TokenFetcher> {
+            match self.secret_provider {
+                Some(provider) => {
+                    Arc::new(fetcher.with_secret_provider(provider, config.secret_reload_interval))
+                }
+                None => Arc::new(fetcher),
+            }
+        };
         let fetcher: Arc<dyn TokenFetcher> = match (self.fetcher, self.client) {
             (Some(fetcher), _) => fetcher,
-            (None, Some(client)) => Arc::new(HttpFetcher::with_client(&config, client)?),
-            (None, None) => Arc::new(HttpFetcher::new(&config)?),
+            (None, Some(client)) => http(HttpFetcher::with_client(&config, client)?),
+            (None, None) => http(HttpFetcher::new(&config)?),
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let shards = std::thread::available_parallelism()
@@ -199,6 +219,7 @@ impl TokenCache {
             clock: None,
             fetcher: None,
             client: None,
+            secret_provider: None,
         }
     }
 
@@ -641,6 +662,7 @@ impl Inner {
         }
         let mut last: Option<TokenCacheError> = None;
         let mut attempt: u32 = 0;
+        let mut reloaded_secret = false;
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             if remaining.is_zero() {
@@ -651,6 +673,7 @@ impl Inner {
             }
             attempt += 1;
             entry.flight_attempts.store(attempt, Ordering::Relaxed);
+            let generation = self.fetcher.credentials_generation();
             let issued_at = self.clock.now();
             self.token_requests.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
@@ -691,6 +714,24 @@ impl Inner {
                 error = %error,
                 "token requested"
             );
+            if error.oauth_kind() == Some(&OAuthErrorKind::InvalidClient) && !reloaded_secret {
+                // A rotated secret: re-read it (once per flight) and, if it
+                // changed, send the request once more at once.
+                reloaded_secret = true;
+                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let renewed =
+                    tokio::time::timeout(remaining, self.fetcher.reload_credentials(generation))
+                        .await
+                        .unwrap_or(false);
+                if renewed {
+                    tracing::info!(
+                        scopes = %entry.scopes,
+                        "invalid_client: retrying once with the re-read client secret"
+                    );
+                    last = Some(error);
+                    continue;
+                }
+            }
             if !error.is_retryable() {
                 return Err(error);
             }

@@ -19,6 +19,52 @@ pub enum ClientAuth {
     RequestBody,
 }
 
+/// Where tokens come from: the two ways Amazon Cognito issues
+/// machine-to-machine access tokens. Both give the same token; the cache,
+/// single flight, refresh-ahead, retries and errors are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenSource {
+    /// RFC 6749 client credentials: `POST` a form to the user pool domain's
+    /// `/oauth2/token` (`token_url`). Needs a user pool domain. Any OAuth 2.0
+    /// server works.
+    #[default]
+    OAuth2,
+    /// Cognito's user pools API `GetClientToken`: a JSON `POST` to
+    /// `https://cognito-idp.<region>.amazonaws.com/` (`token_url`) with the
+    /// client id and secret in the body; no IAM signing, no domain. The app
+    /// client needs `ALLOW_CLIENT_TOKEN_AUTH` as its only flow.
+    GetClientToken,
+}
+
+impl TokenSource {
+    /// The `TOKEN_SOURCE` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OAuth2 => "oauth2",
+            Self::GetClientToken => "get-client-token",
+        }
+    }
+}
+
+/// The user pools API endpoint of a region, where `GetClientToken` is sent.
+pub fn cognito_idp_endpoint(region: &str) -> Result<String, TokenCacheError> {
+    let valid = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region.contains('-')
+        && !region.starts_with('-')
+        && !region.ends_with('-');
+    if !valid {
+        return Err(TokenCacheError::config(
+            env::COGNITO_REGION,
+            format!("{region:?} is not an AWS Region name such as eu-west-1"),
+        ));
+    }
+    Ok(format!("https://cognito-idp.{region}.amazonaws.com/"))
+}
+
 /// Retries of one token request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -65,7 +111,12 @@ impl RetryPolicy {
 /// the cache is built.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The token endpoint, e.g. `https://<domain>.auth.<region>.amazoncognito.com/oauth2/token`.
+    /// Where tokens come from (default [`TokenSource::OAuth2`]).
+    pub source: TokenSource,
+    /// The token endpoint: for OAuth 2.0,
+    /// `https://<domain>.auth.<region>.amazoncognito.com/oauth2/token`; for
+    /// `GetClientToken`, `https://cognito-idp.<region>.amazonaws.com/`
+    /// ([`Config::get_client_token`]). Credentials are sent nowhere else.
     /// Plain `http` only for loopback hosts unless `allow_insecure_http`.
     pub token_url: Url,
     /// The app client id.
@@ -87,12 +138,27 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Allow `http://` to a non-loopback host (the secret then travels in clear).
     pub allow_insecure_http: bool,
+    /// After the endpoint rejected the client's credentials, a
+    /// [`crate::SecretProvider`] is asked for the secret again at most once per
+    /// this interval. Default 30 s.
+    pub secret_reload_interval: Duration,
 }
 
 /// Environment variable names read by [`Config::from_lookup`].
 pub mod env {
-    /// Token endpoint URL (required).
+    /// `oauth2` (default) or `get-client-token`.
+    pub const TOKEN_SOURCE: &str = "TOKEN_SOURCE";
+    /// Token endpoint URL (required with `TOKEN_SOURCE=oauth2`).
     pub const TOKEN_URL: &str = "TOKEN_URL";
+    /// The user pool's Region, for `get-client-token` (default: `AWS_REGION`).
+    pub const COGNITO_REGION: &str = "COGNITO_REGION";
+    /// The Region Lambda runs in, the default of [`COGNITO_REGION`].
+    pub const AWS_REGION: &str = "AWS_REGION";
+    /// The user pools API endpoint for `get-client-token` (the AWS SDKs'
+    /// own name for it; tests point it at a local server). Overrides the Region.
+    pub const COGNITO_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER";
+    /// Minimum seconds between two re-reads of the secret after `invalid_client`.
+    pub const SECRET_RELOAD_INTERVAL: &str = "TOKEN_SECRET_RELOAD_INTERVAL_SECS";
     /// App client id (required).
     pub const CLIENT_ID: &str = "CLIENT_ID";
     /// App client secret (required).
@@ -130,6 +196,7 @@ impl Config {
         let token_url = Url::parse(token_url)
             .map_err(|e| TokenCacheError::config(env::TOKEN_URL, format!("not a URL: {e}")))?;
         Ok(Self {
+            source: TokenSource::OAuth2,
             token_url,
             client_id: client_id.into(),
             client_secret: client_secret.into(),
@@ -140,7 +207,20 @@ impl Config {
             request_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
+            secret_reload_interval: Duration::from_secs(30),
         })
+    }
+
+    /// A configuration for Cognito's `GetClientToken` in `region` (the user
+    /// pool's Region, e.g. `eu-west-1`), with the defaults.
+    pub fn get_client_token(
+        region: &str,
+        client_id: impl Into<String>,
+        client_secret: impl Into<ClientSecret>,
+    ) -> Result<Self, TokenCacheError> {
+        let mut config = Self::new(&cognito_idp_endpoint(region)?, client_id, client_secret)?;
+        config.source = TokenSource::GetClientToken;
+        Ok(config)
     }
 
     /// Reads the process environment (see [`env`] for the names).
@@ -149,8 +229,11 @@ impl Config {
     }
 
     /// Reads settings through `lookup` (tests pass a closure). Required:
-    /// `TOKEN_URL`, `CLIENT_ID`, `CLIENT_SECRET`. Optional settings that are
-    /// unset or empty keep their defaults. The result is validated.
+    /// `CLIENT_ID`, `CLIENT_SECRET`, and `TOKEN_URL` for `TOKEN_SOURCE=oauth2`
+    /// (the default); for `get-client-token`, the endpoint comes from
+    /// `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, else `COGNITO_REGION`,
+    /// else `AWS_REGION`. Optional settings that are unset or empty keep their
+    /// defaults. The result is validated.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TokenCacheError> {
         let get = |name: &str| {
             lookup(name)
@@ -175,11 +258,56 @@ impl Config {
                 .transpose()
         };
 
+        let source = match get(env::TOKEN_SOURCE).map(|v| v.to_ascii_lowercase()) {
+            None => TokenSource::OAuth2,
+            Some(v) if v == "oauth2" => TokenSource::OAuth2,
+            Some(v) if v == "get-client-token" || v == "getclienttoken" => {
+                TokenSource::GetClientToken
+            }
+            Some(v) => {
+                return Err(TokenCacheError::config(
+                    env::TOKEN_SOURCE,
+                    format!("{v:?}: expected oauth2 or get-client-token"),
+                ));
+            }
+        };
+        let token_url = match source {
+            TokenSource::OAuth2 => required(env::TOKEN_URL)?,
+            TokenSource::GetClientToken => {
+                if get(env::TOKEN_URL).is_some() {
+                    return Err(TokenCacheError::config(
+                        env::TOKEN_URL,
+                        "is for TOKEN_SOURCE=oauth2; GetClientToken's endpoint comes from COGNITO_REGION (or AWS_REGION), or AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+                    ));
+                }
+                match get(env::COGNITO_ENDPOINT_URL) {
+                    Some(url) => url,
+                    None => {
+                        let region = get(env::COGNITO_REGION)
+                            .or_else(|| get(env::AWS_REGION))
+                            .ok_or_else(|| {
+                                TokenCacheError::config(
+                                    env::COGNITO_REGION,
+                                    "is required with TOKEN_SOURCE=get-client-token (or AWS_REGION, or AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER)",
+                                )
+                            })?;
+                        cognito_idp_endpoint(&region)?
+                    }
+                }
+            }
+        };
         let mut config = Self::new(
-            &required(env::TOKEN_URL)?,
+            &token_url,
             required(env::CLIENT_ID)?,
             ClientSecret::new(required(env::CLIENT_SECRET)?),
-        )?;
+        )
+        .map_err(|e| match (source, e) {
+            (TokenSource::GetClientToken, TokenCacheError::Config { reason, .. }) => {
+                TokenCacheError::config(env::COGNITO_ENDPOINT_URL, reason)
+            }
+            (_, e) => e,
+        })?;
+        config.source = source;
         if let Some(v) = get(env::CLIENT_AUTH) {
             config.client_auth = match v.to_ascii_lowercase().as_str() {
                 "basic" => ClientAuth::Basic,
@@ -221,6 +349,10 @@ impl Config {
             (env::INITIAL_BACKOFF, &mut config.retry.initial_backoff),
             (env::MAX_BACKOFF, &mut config.retry.max_backoff),
             (env::DEADLINE, &mut config.retry.deadline),
+            (
+                env::SECRET_RELOAD_INTERVAL,
+                &mut config.secret_reload_interval,
+            ),
         ] {
             if let Some(d) = secs(name)? {
                 *field = d;
@@ -233,28 +365,32 @@ impl Config {
     /// Checks every setting; the error names the setting.
     pub fn validate(&self) -> Result<(), TokenCacheError> {
         let url = &self.token_url;
+        let url_setting = match self.source {
+            TokenSource::OAuth2 => env::TOKEN_URL,
+            TokenSource::GetClientToken => env::COGNITO_ENDPOINT_URL,
+        };
         match url.scheme() {
             "https" => {}
             "http" if self.allow_insecure_http || is_loopback(url) => {}
             "http" => {
                 return Err(TokenCacheError::config(
-                    env::TOKEN_URL,
+                    url_setting,
                     "plain http is only allowed to a loopback host (the client secret would travel in clear); set TOKEN_ALLOW_INSECURE_HTTP=true to override",
                 ));
             }
             other => {
                 return Err(TokenCacheError::config(
-                    env::TOKEN_URL,
+                    url_setting,
                     format!("unsupported scheme {other:?}"),
                 ));
             }
         }
         if url.host().is_none() {
-            return Err(TokenCacheError::config(env::TOKEN_URL, "has no host"));
+            return Err(TokenCacheError::config(url_setting, "has no host"));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(TokenCacheError::config(
-                env::TOKEN_URL,
+                url_setting,
                 "must not carry credentials",
             ));
         }
@@ -468,6 +604,135 @@ mod tests {
         assert_eq!(
             p.backoff(6, Some(Duration::from_millis(1)), 0.0),
             Duration::from_millis(2500)
+        );
+    }
+
+    #[test]
+    fn get_client_token_source_from_the_region_or_an_endpoint() {
+        let base = [
+            ("CLIENT_ID", "client-1"),
+            ("CLIENT_SECRET", "shh-very-secret"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(lookup(&pairs))
+        };
+        let c = with(&[
+            ("TOKEN_SOURCE", "get-client-token"),
+            ("COGNITO_REGION", "eu-west-2"),
+        ])
+        .unwrap();
+        assert_eq!(c.source, TokenSource::GetClientToken);
+        assert_eq!(
+            c.token_url.as_str(),
+            "https://cognito-idp.eu-west-2.amazonaws.com/"
+        );
+        // Lambda's own Region is the default.
+        let c = with(&[
+            ("TOKEN_SOURCE", "get-client-token"),
+            ("AWS_REGION", "us-east-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.token_url.as_str(),
+            "https://cognito-idp.us-east-1.amazonaws.com/"
+        );
+        let c = with(&[
+            ("TOKEN_SOURCE", "get-client-token"),
+            ("AWS_REGION", "us-east-1"),
+            ("COGNITO_REGION", "ap-south-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.token_url.as_str(),
+            "https://cognito-idp.ap-south-1.amazonaws.com/"
+        );
+        // The SDKs' endpoint override (a local server in tests) wins.
+        let c = with(&[
+            ("TOKEN_SOURCE", "get-client-token"),
+            ("AWS_REGION", "us-east-1"),
+            (
+                "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+                "http://127.0.0.1:4566",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.token_url.as_str(), "http://127.0.0.1:4566/");
+        assert_eq!(
+            Config::get_client_token("eu-west-1", "id", "s".to_owned())
+                .unwrap()
+                .source,
+            TokenSource::GetClientToken
+        );
+        // The default stays OAuth 2.0.
+        let c = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(c.source, TokenSource::OAuth2);
+    }
+
+    #[test]
+    fn get_client_token_configuration_errors_name_the_setting() {
+        let base = [
+            ("CLIENT_ID", "client-1"),
+            ("CLIENT_SECRET", "shh-very-secret"),
+        ];
+        let setting = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            match Config::from_lookup(lookup(&pairs)).unwrap_err() {
+                TokenCacheError::Config { setting, .. } => setting,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(setting(&[("TOKEN_SOURCE", "saml")]), "TOKEN_SOURCE");
+        assert_eq!(
+            setting(&[("TOKEN_SOURCE", "get-client-token")]),
+            "COGNITO_REGION"
+        );
+        assert_eq!(
+            setting(&[
+                ("TOKEN_SOURCE", "get-client-token"),
+                ("COGNITO_REGION", "Mars/1")
+            ]),
+            "COGNITO_REGION"
+        );
+        assert_eq!(
+            setting(&[
+                ("TOKEN_SOURCE", "get-client-token"),
+                ("COGNITO_REGION", "eu-west-1"),
+                (
+                    "TOKEN_URL",
+                    "https://x.auth.eu-west-1.amazoncognito.com/oauth2/token"
+                ),
+            ]),
+            "TOKEN_URL"
+        );
+        assert_eq!(
+            setting(&[
+                ("TOKEN_SOURCE", "get-client-token"),
+                (
+                    "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+                    "http://cognito.example.com/"
+                ),
+            ]),
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
+        );
+        assert_eq!(
+            setting(&[
+                ("TOKEN_SOURCE", "get-client-token"),
+                ("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "not a url"),
+            ]),
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
+        );
+        assert_eq!(
+            setting(&[
+                (
+                    "TOKEN_URL",
+                    "https://x.auth.eu-west-1.amazoncognito.com/oauth2/token"
+                ),
+                ("TOKEN_SECRET_RELOAD_INTERVAL_SECS", "soon"),
+            ]),
+            "TOKEN_SECRET_RELOAD_INTERVAL_SECS"
         );
     }
 }

@@ -1,18 +1,24 @@
 //! One token request: the [`TokenFetcher`] seam and the real HTTP
-//! implementation. Retries and caching live in [`crate::TokenCache`].
+//! implementation for both token sources (RFC 6749 `/oauth2/token` and
+//! Cognito's `GetClientToken`), and the [`SecretProvider`] the client secret
+//! is re-read from after `invalid_client`. Retries and caching live in
+//! [`crate::TokenCache`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use base64::Engine as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::config::{ClientAuth, Config};
+use crate::config::{ClientAuth, Config, TokenSource};
 use crate::error::{OAuthErrorKind, TokenCacheError};
 use crate::scope::ScopeSet;
 use crate::secret::ClientSecret;
@@ -42,32 +48,106 @@ impl fmt::Debug for FetchedToken {
 pub type FetchFuture<'a> =
     Pin<Box<dyn Future<Output = Result<FetchedToken, TokenCacheError>> + Send + 'a>>;
 
+/// The future [`TokenFetcher::reload_credentials`] returns.
+pub type ReloadFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
 /// Sends one token request (no retries) for a scope set. The cache calls it
 /// at most once at a time per scope set; tests and benches inject their own.
 pub trait TokenFetcher: Send + Sync + 'static {
     /// One attempt.
     fn fetch<'a>(&'a self, scopes: &'a ScopeSet) -> FetchFuture<'a>;
+
+    /// Which version of the client's credentials the next attempt uses
+    /// (starts at 0; grows each time [`TokenFetcher::reload_credentials`]
+    /// puts a new secret in place).
+    fn credentials_generation(&self) -> u64 {
+        0
+    }
+
+    /// The endpoint rejected the credentials of generation `used`
+    /// (`invalid_client`): re-read the secret from its source, if there is
+    /// one. `true` when newer credentials are now in place (read now, or by
+    /// another caller since), so one more attempt may succeed. Rate-limited
+    /// and single-flight in [`HttpFetcher`]; the default has no source.
+    fn reload_credentials(&self, used: u64) -> ReloadFuture<'_> {
+        let _ = used;
+        Box::pin(async { false })
+    }
 }
 
-/// The real fetcher: `POST` `grant_type=client_credentials` to the token
-/// endpoint with one reused `reqwest::Client`.
+/// The future a [`SecretProvider`] returns.
+pub type SecretFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<ClientSecret, TokenCacheError>> + Send + 'a>>;
+
+/// Where the client secret can be read again after it was rotated (AWS
+/// Secrets Manager, a file, a vault). The cache reads it only after the token
+/// endpoint answered `invalid_client`, at most once per
+/// [`Config::secret_reload_interval`], one read at a time.
+pub trait SecretProvider: Send + Sync + 'static {
+    /// The current secret. Never log it.
+    fn client_secret(&self) -> SecretFuture<'_>;
+}
+
+/// One version of the client's credentials.
+struct Credentials {
+    secret: ClientSecret,
+    /// `Basic base64(urlencode(id):urlencode(secret))`, marked sensitive.
+    basic_header: HeaderValue,
+    generation: u64,
+}
+
+impl Credentials {
+    fn new(
+        client_id: &str,
+        secret: ClientSecret,
+        generation: u64,
+    ) -> Result<Self, TokenCacheError> {
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let pair = format!("{}:{}", encode(client_id), encode(secret.expose()));
+        let mut basic_header = HeaderValue::try_from(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ))
+        .map_err(|_| TokenCacheError::config("CLIENT_ID", "cannot be used in a header"))?;
+        basic_header.set_sensitive(true);
+        Ok(Self {
+            secret,
+            basic_header,
+            generation,
+        })
+    }
+}
+
+/// Re-reads of the secret: one at a time, at most once per interval.
+struct Reload {
+    provider: Arc<dyn SecretProvider>,
+    interval: Duration,
+    last: tokio::sync::Mutex<Option<Instant>>,
+    reads: AtomicU64,
+}
+
+/// The real fetcher: one token request to the endpoint of the configured
+/// [`TokenSource`] with one reused `reqwest::Client`.
 #[derive(Clone)]
 pub struct HttpFetcher {
     client: reqwest::Client,
+    source: TokenSource,
     token_url: Url,
     client_id: String,
-    client_secret: ClientSecret,
     client_auth: ClientAuth,
-    basic_header: HeaderValue,
+    credentials: Arc<ArcSwap<Credentials>>,
+    reload: Option<Arc<Reload>>,
 }
 
 impl fmt::Debug for HttpFetcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpFetcher")
+            .field("source", &self.source)
             .field("token_url", &self.token_url.as_str())
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
+            .field("client_secret", &self.credentials.load().secret)
             .field("client_auth", &self.client_auth)
+            .field("secret_provider", &self.reload.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -97,26 +177,90 @@ impl HttpFetcher {
     /// [`TokenCacheError::Redirected`], never taken as a token.
     pub fn with_client(config: &Config, client: reqwest::Client) -> Result<Self, TokenCacheError> {
         config.validate()?;
-        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let credentials = format!(
-            "{}:{}",
-            encode(&config.client_id),
-            encode(config.client_secret.expose())
-        );
-        let mut basic_header = HeaderValue::try_from(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(credentials)
-        ))
-        .map_err(|_| TokenCacheError::config("CLIENT_ID", "cannot be used in a header"))?;
-        basic_header.set_sensitive(true);
+        let credentials = Credentials::new(&config.client_id, config.client_secret.clone(), 0)?;
         Ok(Self {
             client,
+            source: config.source,
             token_url: config.token_url.clone(),
             client_id: config.client_id.clone(),
-            client_secret: config.client_secret.clone(),
             client_auth: config.client_auth,
-            basic_header,
+            credentials: Arc::new(ArcSwap::from_pointee(credentials)),
+            reload: None,
         })
+    }
+
+    /// Re-reads the secret from `provider` when the endpoint answers
+    /// `invalid_client` (a rotated secret), at most once per
+    /// `config.secret_reload_interval`; `config.client_secret` is the first value.
+    pub fn with_secret_provider(
+        mut self,
+        provider: Arc<dyn SecretProvider>,
+        interval: Duration,
+    ) -> Self {
+        self.reload = Some(Arc::new(Reload {
+            provider,
+            interval,
+            last: tokio::sync::Mutex::new(None),
+            reads: AtomicU64::new(0),
+        }));
+        self
+    }
+
+    /// How many times the secret was read from its provider.
+    pub fn secret_reads(&self) -> u64 {
+        self.reload
+            .as_ref()
+            .map_or(0, |r| r.reads.load(Ordering::Relaxed))
+    }
+
+    async fn reload(&self, used: u64) -> bool {
+        let Some(reload) = &self.reload else {
+            return false;
+        };
+        // One read at a time: later callers find the new secret in place.
+        let mut last = reload.last.lock().await;
+        if self.credentials.load().generation != used {
+            return true;
+        }
+        if last.is_some_and(|at| at.elapsed() < reload.interval) {
+            tracing::debug!(
+                "client secret re-read skipped: read less than the reload interval ago"
+            );
+            return false;
+        }
+        *last = Some(Instant::now());
+        reload.reads.fetch_add(1, Ordering::Relaxed);
+        let secret = match reload.provider.client_secret().await {
+            Ok(secret) if !secret.is_empty() => secret,
+            Ok(_) => {
+                tracing::warn!(
+                    "client secret re-read after invalid_client: the source gave an empty secret"
+                );
+                return false;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "client secret re-read after invalid_client failed");
+                return false;
+            }
+        };
+        let current = self.credentials.load_full();
+        if secret == current.secret {
+            tracing::warn!("client secret re-read after invalid_client: unchanged at its source");
+            return false;
+        }
+        match Credentials::new(&self.client_id, secret, current.generation + 1) {
+            Ok(next) => {
+                self.credentials.store(Arc::new(next));
+                tracing::info!(
+                    "client secret re-read after invalid_client: a new secret is in place"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "client secret re-read: the new secret cannot be used");
+                false
+            }
+        }
     }
 
     /// The client used for token requests.
@@ -125,7 +269,7 @@ impl HttpFetcher {
     }
 
     /// The `application/x-www-form-urlencoded` request body.
-    fn form(&self, scopes: &ScopeSet) -> String {
+    fn form(&self, scopes: &ScopeSet, credentials: &Credentials) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
         if let Some(scope) = scopes.as_param() {
@@ -133,27 +277,66 @@ impl HttpFetcher {
         }
         if self.client_auth == ClientAuth::RequestBody {
             form.append_pair("client_id", &self.client_id);
-            form.append_pair("client_secret", self.client_secret.expose());
+            form.append_pair("client_secret", credentials.secret.expose());
         }
         form.finish()
     }
 
+    /// The `GetClientToken` JSON body.
+    fn get_client_token_body(&self, scopes: &ScopeSet, credentials: &Credentials) -> String {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Body<'a> {
+            client_id: &'a str,
+            secret: &'a str,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            scopes: Vec<&'a str>,
+        }
+        serde_json::to_string(&Body {
+            client_id: &self.client_id,
+            secret: credentials.secret.expose(),
+            scopes: scopes.iter().collect(),
+        })
+        .unwrap_or_default()
+    }
+
     async fn fetch_once(&self, scopes: &ScopeSet) -> Result<FetchedToken, TokenCacheError> {
+        let credentials = self.credentials.load_full();
         let mut request = self
             .client
             .post(self.token_url.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .header(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/x-www-form-urlencoded"),
-            );
-        if self.client_auth == ClientAuth::Basic {
-            request = request.header(AUTHORIZATION, self.basic_header.clone());
-        }
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        let body = match self.source {
+            TokenSource::OAuth2 => {
+                request = request.header(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                if self.client_auth == ClientAuth::Basic {
+                    request = request.header(AUTHORIZATION, credentials.basic_header.clone());
+                }
+                self.form(scopes, &credentials)
+            }
+            TokenSource::GetClientToken => {
+                request = request
+                    .header(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/x-amz-json-1.1"),
+                    )
+                    .header(
+                        "x-amz-target",
+                        HeaderValue::from_static(
+                            "AWSCognitoIdentityProviderService.GetClientToken",
+                        ),
+                    );
+                self.get_client_token_body(scopes, &credentials)
+            }
+        };
+        drop(credentials);
         // A streaming body, not a reusable one: whatever the client's redirect
         // policy, a 307/308 can never make it send the credentials again
         // (reqwest only replays bodies it can clone).
-        let body = reqwest::Body::wrap(self.form(scopes));
+        let body = reqwest::Body::wrap(body);
         let mut response = request.body(body).send().await.map_err(transport_error)?;
         let status = response.status();
         if status.is_redirection() || response.url() != &self.token_url {
@@ -164,6 +347,11 @@ impl HttpFetcher {
             });
         }
         let retry_after = retry_after(response.headers(), SystemTime::now());
+        let aws_error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
@@ -173,13 +361,29 @@ impl HttpFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        parse_token_response(status, retry_after, &body, scopes)
+        match self.source {
+            TokenSource::OAuth2 => parse_token_response(status, retry_after, &body, scopes),
+            TokenSource::GetClientToken => parse_get_client_token_response(
+                status,
+                retry_after,
+                aws_error_type.as_deref(),
+                &body,
+            ),
+        }
     }
 }
 
 impl TokenFetcher for HttpFetcher {
     fn fetch<'a>(&'a self, scopes: &'a ScopeSet) -> FetchFuture<'a> {
         Box::pin(self.fetch_once(scopes))
+    }
+
+    fn credentials_generation(&self) -> u64 {
+        self.credentials.load().generation
+    }
+
+    fn reload_credentials(&self, used: u64) -> ReloadFuture<'_> {
+        Box::pin(self.reload(used))
     }
 }
 
@@ -316,6 +520,126 @@ pub fn parse_token_response(
         access_token: response.access_token,
         expires_in,
     })
+}
+
+/// How long to stay away after a throttling error that says nothing of when
+/// to come back (the AWS JSON protocol sends no `Retry-After`).
+const THROTTLE_BACKOFF: Duration = Duration::from_secs(1);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetClientTokenResponse {
+    client_authentication_result: ClientAuthenticationResult,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ClientAuthenticationResult {
+    access_token: Option<String>,
+    expires_in: Option<f64>,
+    token_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AwsErrorBody {
+    #[serde(rename = "__type")]
+    kind: Option<String>,
+    #[serde(alias = "Message")]
+    message: Option<String>,
+}
+
+/// `com.amazonaws.cognito#NotAuthorizedException` or
+/// `NotAuthorizedException:http://internal.amazon.com/...` → `NotAuthorizedException`.
+fn aws_error_code(raw: &str) -> &str {
+    let tail = raw.rsplit('#').next().unwrap_or(raw);
+    tail.split(':').next().unwrap_or(tail).trim()
+}
+
+/// Turns a `GetClientToken` response into a token or a typed error, mapped
+/// onto the same kinds as the OAuth 2.0 endpoint's. Pure.
+pub fn parse_get_client_token_response(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> Result<FetchedToken, TokenCacheError> {
+    if status.is_success() {
+        let response: GetClientTokenResponse =
+            serde_json::from_slice(body).map_err(|e| malformed(json_reason(&e)))?;
+        let result = response.client_authentication_result;
+        let access_token = result
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| malformed("empty or missing AccessToken"))?;
+        if result
+            .token_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(malformed("TokenType is not Bearer"));
+        }
+        let seconds = result
+            .expires_in
+            .ok_or_else(|| malformed("ExpiresIn is missing"))?;
+        if !(seconds.is_finite() && seconds >= 1.0) {
+            return Err(malformed("ExpiresIn must be at least 1 second"));
+        }
+        return Ok(FetchedToken {
+            access_token,
+            expires_in: Duration::from_secs_f64(seconds.min(315_360_000.0)),
+        });
+    }
+    let parsed: Option<AwsErrorBody> = serde_json::from_slice(body).ok();
+    let code = error_type
+        .map(aws_error_code)
+        .or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|b| b.kind.as_deref())
+                .map(aws_error_code)
+        })
+        .unwrap_or_default()
+        .to_owned();
+    let description = parsed
+        .and_then(|b| b.message)
+        .map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
+    let oauth = |kind: OAuthErrorKind| TokenCacheError::OAuth {
+        kind,
+        description: description.clone(),
+        status: status.as_u16(),
+    };
+    match code.as_str() {
+        "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException" => {
+            Err(TokenCacheError::RateLimited {
+                retry_after: Some(retry_after.unwrap_or(THROTTLE_BACKOFF)),
+            })
+        }
+        "InternalErrorException" | "ServiceUnavailable" | "InternalFailure" => {
+            Err(TokenCacheError::ServerError {
+                status: status.as_u16(),
+                retry_after,
+            })
+        }
+        _ if status.is_server_error() => Err(TokenCacheError::ServerError {
+            status: status.as_u16(),
+            retry_after,
+        }),
+        _ if status == StatusCode::TOO_MANY_REQUESTS => Err(TokenCacheError::RateLimited {
+            retry_after: Some(retry_after.unwrap_or(THROTTLE_BACKOFF)),
+        }),
+        // A wrong secret, or an unknown client: what `invalid_client` means.
+        "NotAuthorizedException" | "ResourceNotFoundException" => {
+            Err(oauth(OAuthErrorKind::InvalidClient))
+        }
+        "ScopeDoesNotExistException" => Err(oauth(OAuthErrorKind::InvalidScope)),
+        "InvalidParameterException" => Err(oauth(OAuthErrorKind::InvalidRequest)),
+        "" => Err(TokenCacheError::UnexpectedStatus {
+            status: status.as_u16(),
+        }),
+        other => Err(oauth(OAuthErrorKind::Other(
+            other.chars().take(64).collect(),
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -482,6 +806,132 @@ mod tests {
         assert_eq!(parse_retry_after("-1", now), None);
     }
 
+    fn gct(
+        status: u16,
+        error_type: Option<&str>,
+        body: &str,
+    ) -> Result<FetchedToken, TokenCacheError> {
+        parse_get_client_token_response(
+            StatusCode::from_u16(status).unwrap(),
+            None,
+            error_type,
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn get_client_token_success() {
+        let t = gct(
+            200,
+            None,
+            r#"{"ClientAuthenticationResult":{"AccessToken":"eyJ.a.b","ExpiresIn":3600,"TokenType":"Bearer"}}"#,
+        )
+        .unwrap();
+        assert_eq!(t.access_token, "eyJ.a.b");
+        assert_eq!(t.expires_in, Duration::from_secs(3600));
+        // TokenType is optional in the API model.
+        assert!(
+            gct(
+                200,
+                None,
+                r#"{"ClientAuthenticationResult":{"AccessToken":"a","ExpiresIn":60}}"#
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn get_client_token_malformed_success() {
+        for body in [
+            "",
+            "{}",
+            r#"{"ClientAuthenticationResult":{}}"#,
+            r#"{"ClientAuthenticationResult":{"AccessToken":"","ExpiresIn":60}}"#,
+            r#"{"ClientAuthenticationResult":{"AccessToken":"a"}}"#,
+            r#"{"ClientAuthenticationResult":{"AccessToken":"a","ExpiresIn":0}}"#,
+            r#"{"ClientAuthenticationResult":{"AccessToken":"a","ExpiresIn":60,"TokenType":"mac"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    gct(200, None, body),
+                    Err(TokenCacheError::MalformedResponse { .. })
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn get_client_token_errors_map_onto_the_oauth_kinds() {
+        let header =
+            |code: &str| format!("{code}:http://internal.amazon.com/coral/com.amazonaws.cognito/");
+        let cases = [
+            ("NotAuthorizedException", OAuthErrorKind::InvalidClient),
+            ("ResourceNotFoundException", OAuthErrorKind::InvalidClient),
+            ("InvalidParameterException", OAuthErrorKind::InvalidRequest),
+            ("ScopeDoesNotExistException", OAuthErrorKind::InvalidScope),
+            (
+                "ForbiddenException",
+                OAuthErrorKind::Other("ForbiddenException".into()),
+            ),
+        ];
+        for (code, kind) in cases {
+            // From the x-amzn-ErrorType header, and from the body's __type alone.
+            let from_header = gct(
+                400,
+                Some(&header(code)),
+                r#"{"message":"Invalid client secret."}"#,
+            );
+            let body = format!(r#"{{"__type":"com.amazonaws.cognito#{code}","message":"m"}}"#);
+            let from_body = gct(400, None, &body);
+            for error in [from_header.unwrap_err(), from_body.unwrap_err()] {
+                assert_eq!(error.oauth_kind(), Some(&kind), "{code}");
+                assert!(!error.is_retryable(), "{code}");
+            }
+        }
+        let error = gct(
+            400,
+            Some(&header("NotAuthorizedException")),
+            r#"{"message":"Invalid client secret."}"#,
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("Invalid client secret."),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn get_client_token_throttling_and_outages_are_retryable() {
+        for (status, code) in [
+            (400, Some("TooManyRequestsException")),
+            (400, Some("LimitExceededException")),
+            (429, None),
+        ] {
+            let error = gct(status, code, "{}").unwrap_err();
+            assert!(
+                matches!(error, TokenCacheError::RateLimited { retry_after: Some(d) } if d == THROTTLE_BACKOFF),
+                "{status} {code:?}: {error:?}"
+            );
+        }
+        for (status, code) in [
+            (500, Some("InternalErrorException")),
+            (503, None),
+            (502, Some("Whatever")),
+        ] {
+            let error = gct(status, code, "<html>").unwrap_err();
+            assert!(
+                matches!(error, TokenCacheError::ServerError { .. }),
+                "{status}: {error:?}"
+            );
+            assert!(error.is_retryable());
+        }
+        assert!(matches!(
+            gct(404, None, "not json").unwrap_err(),
+            TokenCacheError::UnexpectedStatus { status: 404 }
+        ));
+    }
+
     #[test]
     fn basic_credentials_are_urlencoded_then_base64() {
         let mut config = Config::new(
@@ -496,8 +946,9 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("id%3A1:p%40ss+word")
         );
-        assert_eq!(fetcher.basic_header.to_str().unwrap(), expected);
-        assert!(fetcher.basic_header.is_sensitive());
+        let credentials = fetcher.credentials.load();
+        assert_eq!(credentials.basic_header.to_str().unwrap(), expected);
+        assert!(credentials.basic_header.is_sensitive());
         assert!(!format!("{fetcher:?}").contains("p@ss"));
     }
 }

@@ -37,8 +37,11 @@ pub mod state;
 
 pub use cache::{ScopedTokenCache, Stats, TokenCache, TokenCacheBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ClientAuth, Config, RetryPolicy};
+pub use config::{ClientAuth, Config, RetryPolicy, TokenSource};
 pub use error::{OAuthErrorKind, TokenCacheError};
-pub use fetch::{FetchFuture, FetchedToken, HttpFetcher, TokenFetcher};
+pub use fetch::{
+    FetchFuture, FetchedToken, HttpFetcher, ReloadFuture, SecretFuture, SecretProvider,
+    TokenFetcher,
+};
 pub use scope::ScopeSet;
 pub use secret::{AccessToken, ClientSecret};
