@@ -23,14 +23,18 @@
 //! ```
 //!
 //! Module map: [`state`] (pure freshness and who-fetches decisions),
-//! [`fetch`] (one HTTP token request), `cache` (entries, single flight,
-//! retries), [`config`], [`scope`], [`secret`], [`clock`], [`error`].
+//! [`fetch`] (one token request, both sources; the secret provider), `cache`
+//! (entries, single flight, retries), `middleware` (feature `middleware`:
+//! [`TokenMiddleware`] for reqwest-middleware), [`config`], [`scope`],
+//! [`secret`], [`clock`], [`error`].
 
 mod cache;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fetch;
+#[cfg(feature = "middleware")]
+mod middleware;
 pub mod scope;
 pub mod secret;
 pub mod state;
@@ -43,5 +47,7 @@ pub use fetch::{
     FetchFuture, FetchedToken, HttpFetcher, ReloadFuture, SecretFuture, SecretProvider,
     TokenFetcher,
 };
+#[cfg(feature = "middleware")]
+pub use middleware::TokenMiddleware;
 pub use scope::ScopeSet;
 pub use secret::{AccessToken, ClientSecret};
