@@ -68,7 +68,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // One client for the token endpoint and the API.
+    // One client for the API; the cache builds its own for the token endpoint
+    // (no redirects, its own timeouts).
     let client = match reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10))
@@ -81,10 +82,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cache = match TokenCache::builder(config)
-        .http_client(client.clone())
-        .build()
-    {
+    let cache = match TokenCache::new(config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("weather_client: {e}");

@@ -123,7 +123,7 @@ pub struct TokenCacheBuilder {
     config: Config,
     clock: Option<Arc<dyn Clock>>,
     fetcher: Option<Arc<dyn TokenFetcher>>,
-    client: Option<reqwest::Client>,
+    client: Option<reqwest::ClientBuilder>,
     secret_provider: Option<Arc<dyn SecretProvider>>,
 }
 
@@ -140,11 +140,12 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Uses this `reqwest::Client` for token requests instead of building one.
-    /// Whatever its redirect policy, the credentials go only to `token_url`
-    /// and only its own answer is taken (see [`HttpFetcher::with_client`]).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+    /// Builds the token requests' HTTP client from this builder (a proxy,
+    /// custom TLS roots, a resolver…). The cache sets over it: no redirects,
+    /// no `Referer`, its own timeouts (see [`HttpFetcher::with_client_builder`]:
+    /// why a ready `reqwest::Client` is not accepted).
+    pub fn http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
+        self.client = Some(builder);
         self
     }
 
@@ -172,7 +173,7 @@ impl TokenCacheBuilder {
         };
         let fetcher: Arc<dyn TokenFetcher> = match (self.fetcher, self.client) {
             (Some(fetcher), _) => fetcher,
-            (None, Some(client)) => http(HttpFetcher::with_client(&config, client)?),
+            (None, Some(builder)) => http(HttpFetcher::with_client_builder(&config, builder)?),
             (None, None) => http(HttpFetcher::new(&config)?),
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
@@ -391,18 +392,24 @@ struct Entry {
     /// After failed background refreshes, none starts before this (nanos since origin).
     refresh_blocked_until: AtomicU64,
     failed_refreshes: AtomicU32,
-    /// Requests sent by the current (or last) flight.
-    flight_attempts: AtomicU32,
     flight: Mutex<FlightSlot>,
+}
+
+/// What one flight has done so far, for a waiter cut off at its deadline.
+/// Each flight has its own (a waiter never reads a later flight's).
+struct FlightProgress {
+    /// When the flight's waiters get their answer at the latest.
+    deadline: tokio::time::Instant,
+    /// Requests sent.
+    attempts: AtomicU32,
+    /// The last failed attempt.
+    last_error: Mutex<Option<TokenCacheError>>,
 }
 
 #[derive(Default)]
 struct FlightSlot {
-    receiver: Option<FlightReceiver>,
-    /// When the current flight must have answered (its start + `retry.deadline`).
-    deadline: Option<tokio::time::Instant>,
-    /// The current flight's last failed attempt, for a waiter cut off at the deadline.
-    last_error: Option<TokenCacheError>,
+    /// The flight in progress: its answer and its progress.
+    receiver: Option<(FlightReceiver, Arc<FlightProgress>)>,
     /// The endpoint's last `Retry-After`: no request before this instant.
     rate_limited_until: Option<Instant>,
 }
@@ -417,6 +424,15 @@ impl Entry {
 enum FlightKind {
     Foreground,
     Background,
+}
+
+/// `now + d` on Tokio's clock, saturating far in the future instead of
+/// overflowing (the configuration bounds `d`; this keeps a request path from
+/// ever panicking on it).
+fn after(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
 }
 
 /// Clears the flight slot when the flight ends, even by panic or runtime shutdown.
@@ -460,7 +476,6 @@ impl Inner {
             in_flight: AtomicBool::new(false),
             refresh_blocked_until: AtomicU64::new(0),
             failed_refreshes: AtomicU32::new(0),
-            flight_attempts: AtomicU32::new(0),
             flight: Mutex::new(FlightSlot::default()),
         });
         let mut next = EntryMap::clone(&current);
@@ -504,13 +519,14 @@ impl Inner {
         entry: &Arc<Entry>,
         runtime: &tokio::runtime::Handle,
         kind: FlightKind,
-    ) -> FlightReceiver {
+    ) -> (FlightReceiver, Arc<FlightProgress>) {
         let (sender, receiver) = watch::channel(None);
-        let deadline = tokio::time::Instant::now() + self.retry.deadline;
-        slot.receiver = Some(receiver.clone());
-        slot.deadline = Some(deadline);
-        slot.last_error = None;
-        entry.flight_attempts.store(0, Ordering::Relaxed);
+        let progress = Arc::new(FlightProgress {
+            deadline: after(self.retry.deadline),
+            attempts: AtomicU32::new(0),
+            last_error: Mutex::new(None),
+        });
+        slot.receiver = Some((receiver.clone(), Arc::clone(&progress)));
         entry.in_flight.store(true, Ordering::Release);
         let span = tracing::info_span!(
             "token_request",
@@ -519,16 +535,17 @@ impl Inner {
         );
         let inner = Arc::clone(self);
         let guard = FlightGuard(Arc::clone(entry));
+        let flight = Arc::clone(&progress);
         runtime.spawn(
             async move {
-                let result = inner.fetch_with_retry(&guard.0, deadline).await;
+                let result = inner.fetch_with_retry(&guard.0, &flight).await;
                 inner.record_outcome(&guard.0, &result, kind);
                 drop(guard);
                 sender.send_replace(Some(result));
             }
             .instrument(span),
         );
-        receiver
+        (receiver, progress)
     }
 
     /// The slow path: wait for (or start) the token request for `entry`.
@@ -536,7 +553,7 @@ impl Inner {
         self: &Arc<Self>,
         entry: &Arc<Entry>,
     ) -> Result<AccessToken, TokenCacheError> {
-        let (mut receiver, deadline) = {
+        let (mut receiver, progress) = {
             let mut slot = entry.slot();
             let token = entry.token.load_full();
             let now = self.clock.now();
@@ -556,28 +573,24 @@ impl Inner {
                     }
                     return Ok(AccessToken(Arc::clone(token.pick())));
                 }
-                _ => {
-                    let receiver = match &slot.receiver {
-                        Some(receiver) => receiver.clone(),
-                        None => {
-                            let runtime = tokio::runtime::Handle::try_current()
-                                .map_err(|_| TokenCacheError::NoRuntime)?;
-                            self.start_flight(&mut slot, entry, &runtime, FlightKind::Foreground)
-                        }
-                    };
-                    let deadline = slot
-                        .deadline
-                        .unwrap_or_else(|| tokio::time::Instant::now() + self.retry.deadline);
-                    (receiver, deadline)
-                }
+                _ => match &slot.receiver {
+                    Some((receiver, progress)) => (receiver.clone(), Arc::clone(progress)),
+                    None => {
+                        let runtime = tokio::runtime::Handle::try_current()
+                            .map_err(|_| TokenCacheError::NoRuntime)?;
+                        self.start_flight(&mut slot, entry, &runtime, FlightKind::Foreground)
+                    }
+                },
             }
         };
-        // The flight itself ends by its deadline (every attempt's timeout is
-        // cut to what is left of it); this guard only matters for a fetcher
-        // that ignores cancellation, and keeps the documented bound even then.
-        let outcome = tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some))
-            .await
-            .map(|waited| waited.map(|result| result.clone()));
+        // The flight itself ends a little before its deadline (every attempt's
+        // timeout is cut to what is left of it), so its own answer arrives
+        // first; this guard only matters for a fetcher that ignores
+        // cancellation, and keeps the documented bound even then.
+        let outcome =
+            tokio::time::timeout_at(progress.deadline, receiver.wait_for(Option::is_some))
+                .await
+                .map(|waited| waited.map(|result| result.clone()));
         match outcome {
             Ok(Err(_)) => Err(TokenCacheError::Abandoned),
             Ok(Ok(result)) => result.unwrap_or(Err(TokenCacheError::Abandoned)),
@@ -585,9 +598,20 @@ impl Inner {
                 if let Some(result) = receiver.borrow().as_ref() {
                     return result.clone();
                 }
+                // The flight may have stored a token just now.
+                if let Some(token) = entry.token.load_full()
+                    && self.clock.now() < token.times().usable_until
+                {
+                    return Ok(AccessToken(Arc::clone(token.pick())));
+                }
                 Err(TokenCacheError::DeadlineExceeded {
-                    attempts: entry.flight_attempts.load(Ordering::Relaxed),
-                    last: entry.slot().last_error.clone().map(Box::new),
+                    attempts: progress.attempts.load(Ordering::Relaxed),
+                    last: progress
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone()
+                        .map(Box::new),
                 })
             }
         }
@@ -642,13 +666,20 @@ impl Inner {
     async fn fetch_with_retry(
         &self,
         entry: &Entry,
-        deadline: tokio::time::Instant,
+        progress: &FlightProgress,
     ) -> Result<AccessToken, TokenCacheError> {
+        // Stop a little before the waiters' deadline, so they get this
+        // flight's own answer, not the last-resort guard's.
+        let room = (self.retry.deadline / 10).min(Duration::from_millis(50));
+        let deadline = progress
+            .deadline
+            .checked_sub(room)
+            .unwrap_or(progress.deadline);
         let rate_limited_until = entry.slot().rate_limited_until;
         if let Some(until) = rate_limited_until {
             let wait = until.saturating_duration_since(self.clock.now());
             if !wait.is_zero() {
-                if tokio::time::Instant::now() + wait >= deadline {
+                if after(wait) >= deadline {
                     tracing::warn!(
                         wait_ms = wait.as_millis() as u64,
                         "token endpoint asked to wait past the deadline: not sending"
@@ -672,7 +703,7 @@ impl Inner {
                 });
             }
             attempt += 1;
-            entry.flight_attempts.store(attempt, Ordering::Relaxed);
+            progress.attempts.store(attempt, Ordering::Relaxed);
             let generation = self.fetcher.credentials_generation();
             let issued_at = self.clock.now();
             self.token_requests.fetch_add(1, Ordering::Relaxed);
@@ -705,7 +736,10 @@ impl Inner {
                 Err(error) => error,
             };
             self.failed_token_requests.fetch_add(1, Ordering::Relaxed);
-            entry.slot().last_error = Some(error.clone());
+            *progress
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
             tracing::warn!(
                 scopes = %entry.scopes,
                 attempt,
@@ -744,7 +778,7 @@ impl Inner {
             let delay = self
                 .retry
                 .backoff(attempt, error.retry_after(), fastrand::f64());
-            if tokio::time::Instant::now() + delay >= deadline {
+            if after(delay) >= deadline {
                 return Err(TokenCacheError::DeadlineExceeded {
                     attempts: attempt,
                     last: Some(Box::new(error)),

@@ -388,6 +388,12 @@ impl Config {
         if url.host().is_none() {
             return Err(TokenCacheError::config(url_setting, "has no host"));
         }
+        if url.fragment().is_some() {
+            return Err(TokenCacheError::config(
+                url_setting,
+                "must not have a #fragment (it is never sent, so no answer could match the URL)",
+            ));
+        }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(TokenCacheError::config(
                 url_setting,
@@ -415,6 +421,27 @@ impl Config {
                 return Err(TokenCacheError::config(name, "must be greater than zero"));
             }
         }
+        // Bounds keep every instant the cache computes far from overflow.
+        for (name, d, max) in [
+            (env::CONNECT_TIMEOUT, self.connect_timeout, MAX_WAIT),
+            (env::REQUEST_TIMEOUT, self.request_timeout, MAX_WAIT),
+            (env::DEADLINE, self.retry.deadline, MAX_WAIT),
+            (env::INITIAL_BACKOFF, self.retry.initial_backoff, MAX_WAIT),
+            (env::MAX_BACKOFF, self.retry.max_backoff, MAX_WAIT),
+            (env::HARD_MARGIN, self.hard_margin, MAX_INTERVAL),
+            (
+                env::SECRET_RELOAD_INTERVAL,
+                self.secret_reload_interval,
+                MAX_INTERVAL,
+            ),
+        ] {
+            if d > max {
+                return Err(TokenCacheError::config(
+                    name,
+                    format!("must be at most {} s", max.as_secs()),
+                ));
+            }
+        }
         if self.retry.max_attempts == 0 {
             return Err(TokenCacheError::config(
                 env::MAX_ATTEMPTS,
@@ -430,6 +457,11 @@ impl Config {
         Ok(())
     }
 }
+
+/// The longest timeout, backoff or deadline accepted: one hour.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+/// The longest margin or interval accepted: one day.
+const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 
 fn is_loopback(url: &Url) -> bool {
     match url.host_str() {
@@ -533,6 +565,13 @@ mod tests {
             ("TOKEN_URL", "ftp://example.com/token"),
             ("TOKEN_URL", "http://example.com/oauth2/token"),
             ("TOKEN_URL", "https://user:pw@example.com/oauth2/token"),
+            ("TOKEN_URL", "https://example.com/oauth2/token#frag"),
+            ("TOKEN_RETRY_DEADLINE_SECS", "3601"),
+            ("TOKEN_REQUEST_TIMEOUT_SECS", "1e12"),
+            ("TOKEN_CONNECT_TIMEOUT_SECS", "7200"),
+            ("TOKEN_RETRY_MAX_BACKOFF_SECS", "1e15"),
+            ("TOKEN_HARD_MARGIN_SECS", "1e15"),
+            ("TOKEN_SECRET_RELOAD_INTERVAL_SECS", "1e15"),
             ("TOKEN_CLIENT_AUTH", "digest"),
             ("TOKEN_REFRESH_RATIO", "0"),
             ("TOKEN_REFRESH_RATIO", "1.5"),

@@ -62,14 +62,14 @@ pub enum TokenCacheError {
         retry_after: Option<Duration>,
     },
 
-    /// The token endpoint answered with a redirect. Redirects are never
-    /// followed (they would carry the credentials elsewhere), and an answer
-    /// from any URL but `token_url` is refused even when a caller's HTTP client
-    /// followed one. Not retried: `token_url` is misconfigured.
+    /// The token endpoint answered with a redirect (301, 302, 303, 307, 308).
+    /// Redirects are never followed (they would carry the credentials
+    /// elsewhere), and an answer from any URL but `token_url` is refused. Not
+    /// retried: `token_url` is misconfigured.
     #[error("{}", redirected_message(*status))]
     Redirected {
-        /// The 3xx status, or `None` when a caller's client followed the
-        /// redirect and the answer came from another URL.
+        /// The 3xx status, or `None` when the answer came from another URL
+        /// than `token_url` (not expected: redirects are switched off).
         status: Option<u16>,
     },
 
@@ -212,7 +212,7 @@ fn redirected_message(status: Option<u16>) -> String {
         Some(status) => format!(
             "the token endpoint answered with a redirect (HTTP {status}); redirects are never followed: check TOKEN_URL"
         ),
-        None => "the token response came from another URL than TOKEN_URL (the HTTP client followed a redirect); it is refused: check TOKEN_URL".to_owned(),
+        None => "the token response came from another URL than TOKEN_URL; it is refused: check TOKEN_URL".to_owned(),
     }
 }
 

@@ -156,27 +156,39 @@ impl HttpFetcher {
     /// Builds the HTTP client for the token endpoint: the configured timeouts,
     /// no redirects (a redirect would carry the credentials elsewhere).
     pub fn new(config: &Config) -> Result<Self, TokenCacheError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("token-cache/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TokenCacheError::config("http client", e.to_string()))?;
-        Self::with_client(config, client)
+        Self::with_client_builder(
+            config,
+            reqwest::Client::builder()
+                .user_agent(concat!("token-cache/", env!("CARGO_PKG_VERSION"))),
+        )
     }
 
-    /// Uses a caller's client (e.g. shared with the calls to the resource
-    /// server). The per-request timeout is still applied by the cache.
+    /// Builds the token endpoint's client from a caller's builder (its proxy,
+    /// TLS roots, DNS resolver, local address, user agent…), with what keeps
+    /// the credentials where they belong set over it: no redirects, no
+    /// `Referer`, the configured connect and request timeouts.
     ///
-    /// Safe whatever the client's redirect policy: the form is sent as a body
-    /// that cannot be replayed, so no client re-sends it on a 307 or 308; a
-    /// 301/302/303 that a client follows becomes a body-less `GET` (and
-    /// reqwest drops `Authorization` when the origin changes); and an answer
-    /// that did not come from `token_url` itself is refused with
-    /// [`TokenCacheError::Redirected`], never taken as a token.
-    pub fn with_client(config: &Config, client: reqwest::Client) -> Result<Self, TokenCacheError> {
+    /// There is deliberately no way to hand the cache a ready `reqwest::Client`:
+    /// its redirect policy cannot be changed afterwards, and a client that
+    /// follows redirects can carry the Basic credentials to another origin
+    /// (reqwest removes `Authorization` on a hop that changes origin, but puts
+    /// it back on a later hop that stays on the new origin).
+    ///
+    /// Defence in depth on top: the form is sent as a body that cannot be
+    /// replayed, and an answer that did not come from `token_url` itself is
+    /// refused with [`TokenCacheError::Redirected`], never taken as a token.
+    pub fn with_client_builder(
+        config: &Config,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<Self, TokenCacheError> {
         config.validate()?;
+        let client = builder
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| TokenCacheError::config("http client", e.to_string()))?;
         let credentials = Credentials::new(&config.client_id, config.client_secret.clone(), 0)?;
         Ok(Self {
             client,
@@ -339,11 +351,12 @@ impl HttpFetcher {
         let body = reqwest::Body::wrap(body);
         let mut response = request.body(body).send().await.map_err(transport_error)?;
         let status = response.status();
-        if status.is_redirection() || response.url() != &self.token_url {
-            // Not followed (the built-in client), or followed by a caller's
-            // client: either way the answer is not the token endpoint's.
+        let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+        if redirect || response.url() != &self.token_url {
+            // Never followed; and an answer from any other URL is not the
+            // token endpoint's, whoever followed what.
             return Err(TokenCacheError::Redirected {
-                status: status.is_redirection().then_some(status.as_u16()),
+                status: redirect.then_some(status.as_u16()),
             });
         }
         let retry_after = retry_after(response.headers(), SystemTime::now());
@@ -403,15 +416,22 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     parse_retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?, now)
 }
 
+/// The longest `Retry-After` taken as it is; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 /// Parses a `Retry-After` value (RFC 9110 §10.2.3): delta-seconds or an HTTP
-/// date (a date in the past means "now").
+/// date (a date in the past means "now"), at most [`MAX_RETRY_AFTER`].
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[derive(Deserialize)]
@@ -803,6 +823,13 @@ mod tests {
         let past = httpdate::fmt_http_date(now - Duration::from_secs(10));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+        // A server cannot push instants past what the clock can hold.
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(10 * 86_400));
+        assert_eq!(parse_retry_after(&far, now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("-1", now), None);
     }
 

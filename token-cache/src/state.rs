@@ -20,13 +20,14 @@ impl TokenTimes {
     /// Computes the refresh point (`refresh_ratio` of the lifetime) and the
     /// hard limit (`hard_margin` before expiry).
     ///
-    /// The margin is capped at half of what the refresh point leaves,
-    /// `(1 - refresh_ratio) * lifetime / 2`, so every token has a refresh-ahead
-    /// window (with the defaults, 0.8 and 30 s, a token of 150 s or less would
-    /// otherwise have none: callers would wait for each new token). With
-    /// `refresh_ratio` 1 (no refresh ahead) the cap is half the lifetime. A
-    /// short-lived token is so still usable for most of its life instead of
-    /// being refetched on every call; the refresh point never falls after the
+    /// The margin is capped at half the lifetime, so a short-lived token is
+    /// still usable for a while instead of being refetched on every call. The
+    /// refresh point is moved earlier where needed so that, with a ratio under
+    /// 1, at least `(1 - refresh_ratio) * lifetime / 2` of refresh-ahead window
+    /// stays before the hard limit: with the defaults (0.8 and 30 s) a token of
+    /// 150 s or less would otherwise have none, and callers would wait for
+    /// each new token. Long tokens keep exactly `refresh_ratio` and
+    /// `hard_margin`; with ratio 1 (no refresh ahead) the refresh point is the
     /// hard limit.
     pub fn new(
         issued_at: Instant,
@@ -35,14 +36,10 @@ impl TokenTimes {
         hard_margin: Duration,
     ) -> Self {
         let ratio = refresh_ratio.clamp(0.0, 1.0);
-        let cap = if ratio < 1.0 {
-            lifetime.mul_f64((1.0 - ratio) / 2.0)
-        } else {
-            lifetime / 2
-        };
-        let margin = hard_margin.min(cap);
+        let margin = hard_margin.min(lifetime / 2);
         let usable = lifetime - margin;
-        let refresh = lifetime.mul_f64(ratio).min(usable);
+        let window = lifetime.mul_f64((1.0 - ratio) / 2.0);
+        let refresh = lifetime.mul_f64(ratio).min(usable.saturating_sub(window));
         Self {
             issued_at,
             refresh_at: issued_at + refresh,
@@ -160,14 +157,14 @@ mod tests {
     }
 
     #[test]
-    fn short_lifetime_scales_the_margin_to_keep_a_refresh_window() {
+    fn short_lifetime_caps_the_margin_at_half_and_keeps_a_refresh_window() {
         let t0 = Instant::now();
         let t = TokenTimes::new(t0, Duration::from_secs(20), 0.8, MARGIN);
-        assert_eq!(t.refresh_at - t0, Duration::from_secs(16));
-        assert_eq!(t.usable_until - t0, Duration::from_secs(18));
-        assert_eq!(t.freshness(t0 + Duration::from_secs(15)), Freshness::Fresh);
+        assert_eq!(t.usable_until - t0, Duration::from_secs(10));
+        assert_eq!(t.refresh_at - t0, Duration::from_secs(8));
+        assert_eq!(t.freshness(t0 + Duration::from_secs(7)), Freshness::Fresh);
         assert_eq!(
-            t.freshness(t0 + Duration::from_secs(17)),
+            t.freshness(t0 + Duration::from_secs(9)),
             Freshness::RefreshDue
         );
     }
@@ -175,19 +172,34 @@ mod tests {
     #[test]
     fn every_lifetime_has_a_refresh_window_with_the_defaults() {
         let t0 = Instant::now();
-        for secs in [2, 10, 60, 120, 150, 151, 300, 3600, 86_400] {
+        for secs in [2, 10, 60, 120, 150, 151, 200, 300, 3600, 86_400] {
             let lifetime = Duration::from_secs(secs);
             let t = TokenTimes::new(t0, lifetime, 0.8, MARGIN);
-            assert!(t.refresh_at < t.usable_until, "{secs} s: no refresh window");
-            assert_eq!(t.refresh_at - t0, lifetime.mul_f64(0.8), "{secs} s");
-            assert!(t.usable_until < t.expires_at, "{secs} s: no margin");
+            let window = t.usable_until - t.refresh_at;
+            assert!(window >= lifetime / 10, "{secs} s: window {window:?}");
+            assert_eq!(
+                t.expires_at - t.usable_until,
+                MARGIN.min(lifetime / 2),
+                "{secs} s"
+            );
         }
-        // 150 s: the 30 s margin would leave none; it is 15 s instead.
+        // 150 s: the refresh point moves from 120 s to 105 s, the margin stays.
         let t = TokenTimes::new(t0, Duration::from_secs(150), 0.8, MARGIN);
-        assert_eq!(t.usable_until - t0, Duration::from_secs(135));
-        // Long tokens keep the configured margin.
+        assert_eq!(t.refresh_at - t0, Duration::from_secs(105));
+        assert_eq!(t.usable_until - t0, Duration::from_secs(120));
+        // From 300 s on nothing moves (every Cognito access token).
         let t = TokenTimes::new(t0, Duration::from_secs(300), 0.8, MARGIN);
-        assert_eq!(t.usable_until - t0, Duration::from_secs(270));
+        assert_eq!(t.refresh_at - t0, Duration::from_secs(240));
+    }
+
+    #[test]
+    fn a_ratio_near_one_keeps_the_configured_margin() {
+        let t0 = Instant::now();
+        for ratio in [0.99, 0.9999] {
+            let t = TokenTimes::new(t0, HOUR, ratio, MARGIN);
+            assert_eq!(t.usable_until - t0, HOUR - MARGIN, "{ratio}");
+            assert!(t.refresh_at < t.usable_until, "{ratio}");
+        }
     }
 
     #[test]
@@ -196,8 +208,6 @@ mod tests {
         let t = TokenTimes::new(t0, HOUR, 1.0, MARGIN);
         assert_eq!(t.refresh_at, t.usable_until);
         assert_eq!(t.usable_until - t0, HOUR - MARGIN);
-        let t = TokenTimes::new(t0, Duration::from_secs(20), 1.0, MARGIN);
-        assert_eq!(t.usable_until - t0, Duration::from_secs(10));
     }
 
     #[test]
