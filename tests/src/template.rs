@@ -16,10 +16,10 @@
 //! `ROUTE_SCOPES`) is a [`TemplateError`] naming the place, never silently skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use authorizer::routes::{Method, RouteKey, RouteTable};
 use serde_yaml_ng::{Mapping, Value};
 
 /// Everything that can go wrong reading a template into a [`StackModel`].
@@ -318,58 +318,6 @@ pub struct RestApi {
     pub gateway_responses: BTreeMap<String, GatewayResponse>,
 }
 
-/// `METHOD /path-template`: how routes are named in `ROUTE_SCOPES` and in policies.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RouteKey {
-    /// Upper-case HTTP method (`GET`, `POST`, ..., or `ANY`).
-    pub method: String,
-    /// The resource path template, e.g. `/events/{id}`.
-    pub path: String,
-}
-
-const METHODS: [&str; 8] = [
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
-];
-
-impl RouteKey {
-    /// A route key from a method (any case) and a path template.
-    pub fn new(method: &str, path: &str) -> Result<Self, String> {
-        let method = method.to_ascii_uppercase();
-        if !METHODS.contains(&method.as_str()) {
-            return Err(format!("unknown HTTP method {method:?}"));
-        }
-        if !path.starts_with('/') || path.contains(char::is_whitespace) {
-            return Err(format!(
-                "path {path:?} must start with '/' and have no spaces"
-            ));
-        }
-        Ok(RouteKey {
-            method,
-            path: path.to_owned(),
-        })
-    }
-}
-
-impl FromStr for RouteKey {
-    type Err = String;
-    /// Parses `"GET /events/{id}"` (exactly one space; the method in upper case).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (method, path) = s
-            .split_once(' ')
-            .ok_or_else(|| format!("route key {s:?} is not \"METHOD /path\""))?;
-        if method != method.to_ascii_uppercase() {
-            return Err(format!("route key {s:?}: method must be upper case"));
-        }
-        RouteKey::new(method, path).map_err(|e| format!("route key {s:?}: {e}"))
-    }
-}
-
-impl fmt::Display for RouteKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.method, self.path)
-    }
-}
-
 /// How a route is authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteAuth {
@@ -404,54 +352,12 @@ pub struct Route {
     pub target: RouteTarget,
 }
 
-/// The authorizer's route table: which scopes each route accepts (any one suffices).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RouteScopes(pub BTreeMap<RouteKey, BTreeSet<String>>);
-
-impl RouteScopes {
-    /// Parses the JSON object the authorizer reads from `ROUTE_SCOPES`.
-    pub fn parse(json: &str) -> Result<Self, TemplateError> {
-        let bad = |problem: String| TemplateError::RouteScopes { problem };
-        let raw: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| {
-                bad(format!(
-                    "not a JSON object of route keys to scope lists: {e}"
-                ))
-            })?;
-        let mut table = BTreeMap::new();
-        for (key, scopes) in raw {
-            let route: RouteKey = key.parse().map_err(bad)?;
-            let list = scopes
-                .as_array()
-                .ok_or_else(|| bad(format!("{key:?}: scopes must be a JSON array")))?;
-            let mut set = BTreeSet::new();
-            for scope in list {
-                let scope = scope
-                    .as_str()
-                    .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "{key:?}: scopes must be non-empty strings without spaces"
-                        ))
-                    })?;
-                set.insert(scope.to_owned());
-            }
-            if table.insert(route, set).is_some() {
-                return Err(bad(format!("{key:?} appears twice")));
-            }
-        }
-        Ok(RouteScopes(table))
-    }
-
-    /// The scopes a route accepts, if it is listed.
-    pub fn get(&self, route: &RouteKey) -> Option<&BTreeSet<String>> {
-        self.0.get(route)
-    }
-
-    /// Every scope named anywhere in the table.
-    pub fn all_scopes(&self) -> BTreeSet<&str> {
-        self.0.values().flatten().map(String::as_str).collect()
-    }
+/// Parses `ROUTE_SCOPES` with the authorizer's own rules ([`RouteTable::from_json`]),
+/// so a table the authorizer would refuse at init is an error here too.
+pub fn route_scopes(json: &str) -> Result<RouteTable, TemplateError> {
+    RouteTable::from_json(json).map_err(|e| TemplateError::RouteScopes {
+        problem: e.to_string(),
+    })
 }
 
 /// A Lambda function (`AWS::Serverless::Function`), with `Globals` applied.
@@ -474,8 +380,8 @@ pub struct AuthorizerSettings {
     pub user_pool_id: Expr,
     /// `APP_CLIENT_IDS`.
     pub app_client_ids: Expr,
-    /// `ROUTE_SCOPES`, parsed.
-    pub route_scopes: RouteScopes,
+    /// `ROUTE_SCOPES`, parsed as the authorizer parses it.
+    pub route_scopes: RouteTable,
     /// `INSUFFICIENT_SCOPE`, if set.
     pub insufficient_scope: Option<Expr>,
     /// `CLOCK_SKEW_SECONDS`, if set.
@@ -842,13 +748,15 @@ fn build(doc: &Value) -> Result<StackModel, TemplateError> {
         routes.extend(function_routes(r, &api)?);
     }
     if api.cors.is_some() {
-        let paths: BTreeSet<String> = routes.iter().map(|r: &Route| r.key.path.clone()).collect();
+        let paths: BTreeSet<RouteKey> = routes
+            .iter()
+            .map(|r: &Route| r.key.with_method(Method::Options))
+            .collect();
         let auth = match (&api.default_authorizer, api.authorize_cors_preflight) {
             (Some(name), true) => RouteAuth::Authorizer(name.clone()),
             _ => RouteAuth::None,
         };
-        for path in paths {
-            let key = RouteKey::new("OPTIONS", &path).map_err(|e| invalid(&api.logical_id, e))?;
+        for key in paths {
             // An explicit OPTIONS event replaces SAM's generated preflight on that path.
             if !routes.iter().any(|r| r.key == key) {
                 routes.push(Route {
@@ -1212,8 +1120,10 @@ fn function_routes(r: &Resource<'_>, api: &RestApi) -> Result<Vec<Route>, Templa
                 ));
             }
         }
-        let key = RouteKey::new(&string_at(ep, "Method", &at)?, &string_at(ep, "Path", &at)?)
-            .map_err(|e| invalid(&at, e))?;
+        let method = Method::parse_any_case(&string_at(ep, "Method", &at)?)
+            .map_err(|e| invalid(&at, e.to_string()))?;
+        let key = RouteKey::new(method, &string_at(ep, "Path", &at)?)
+            .map_err(|e| invalid(&at, e.to_string()))?;
         let named = match get(ep, "Auth") {
             Some(auth) => opt_string_at(auth, "Authorizer", &format!("{at}.Auth"))?,
             None => None,
@@ -1256,7 +1166,7 @@ fn authorizer_settings(
     let var = |key: &str| function.environment.get(key).cloned();
     let required = |key: &str| var(key).ok_or_else(|| missing(&env_at, key));
     let route_scopes = match required("ROUTE_SCOPES")? {
-        Expr::Literal(json) | Expr::Sub(json) => RouteScopes::parse(&json)?,
+        Expr::Literal(json) | Expr::Sub(json) => route_scopes(&json)?,
         other => {
             return Err(TemplateError::RouteScopes {
                 problem: format!("must be a literal JSON string, found {other:?}"),
@@ -1278,27 +1188,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_key_round_trips() {
-        let key: RouteKey = "GET /events/{id}".parse().unwrap();
-        assert_eq!(key.method, "GET");
-        assert_eq!(key.path, "/events/{id}");
-        assert_eq!(key.to_string(), "GET /events/{id}");
-    }
-
-    #[test]
-    fn route_key_rejects_malformed() {
-        for bad in [
-            "GET/events",
-            "get /events",
-            "FETCH /events",
-            "GET events",
-            "GET  /events",
-        ] {
-            assert!(bad.parse::<RouteKey>().is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
     fn route_scopes_rejects_bad_shapes() {
         for bad in [
             r#"["GET /events"]"#,
@@ -1307,12 +1196,17 @@ mod tests {
             r#"{"GET /events": ["two words"]}"#,
             r#"{"GET /events": [""]}"#,
             r#"{"events": ["weather-api/get"]}"#,
+            r#"{"get /events": ["weather-api/get"]}"#,
+            r#"{"GET  /events": ["weather-api/get"]}"#,
+            // Accepted by the looser rules this module had before the authorizer's.
+            r#"{}"#,
+            r#"{"GET /events//x": ["weather-api/get"]}"#,
+            r#"{"GET /events/{p+}/x": ["weather-api/get"]}"#,
+            r#"{"GET /events/*": ["weather-api/get"]}"#,
+            r#"{"GET /events/{id}": ["a"], "GET /events/{eventId}": ["b"]}"#,
         ] {
             assert!(
-                matches!(
-                    RouteScopes::parse(bad),
-                    Err(TemplateError::RouteScopes { .. })
-                ),
+                matches!(route_scopes(bad), Err(TemplateError::RouteScopes { .. })),
                 "{bad} accepted"
             );
         }

@@ -10,7 +10,8 @@
 use std::collections::BTreeSet;
 
 use local_stack::template::{
-    Expr, PayloadType, RouteAuth, RouteKey, RouteTarget, StackModel, Template, TemplateError,
+    Expr, Method, PayloadType, RouteAuth, RouteKey, RouteTarget, StackModel, Template,
+    TemplateError,
 };
 
 /// The app client that may read and create but never delete (seed 002).
@@ -115,16 +116,20 @@ fn check_routes(model: &StackModel, found: &mut Vec<Violation>) {
             found.push(Violation::RouteNotAuthorized(route.key.clone()));
         }
     }
-    for (key, scopes) in &table.0 {
-        if !routes.contains(key) {
-            found.push(Violation::ScopesWithoutRoute(key.clone()));
+    for listed in table.routes() {
+        if !routes.contains(&listed.key) {
+            found.push(Violation::ScopesWithoutRoute(listed.key.clone()));
         }
-        if scopes.is_empty() {
-            found.push(Violation::EmptyScopes(key.clone()));
+        if listed.scopes.is_empty() {
+            found.push(Violation::EmptyScopes(listed.key.clone()));
         }
     }
     let mut preflights = 0;
-    for route in model.routes.iter().filter(|r| r.key.method == "OPTIONS") {
+    for route in model
+        .routes
+        .iter()
+        .filter(|r| r.key.method() == Method::Options)
+    {
         preflights += 1;
         if route.auth != RouteAuth::None {
             found.push(Violation::PreflightAuthorized(route.key.clone()));
@@ -137,11 +142,11 @@ fn check_routes(model: &StackModel, found: &mut Vec<Violation>) {
 
 fn check_scopes_defined(model: &StackModel, found: &mut Vec<Violation>) {
     let defined = model.defined_scopes();
-    for (key, scopes) in &model.authorizer.route_scopes.0 {
-        for scope in scopes.iter().filter(|s| !defined.contains(*s)) {
+    for route in model.authorizer.route_scopes.routes() {
+        for scope in route.scopes.iter().filter(|s| !defined.contains(*s)) {
             found.push(Violation::UndefinedScope {
-                scope: scope.clone(),
-                named_by: format!("ROUTE_SCOPES {key}"),
+                scope: scope.to_owned(),
+                named_by: format!("ROUTE_SCOPES {}", route.key),
             });
         }
     }
@@ -376,8 +381,11 @@ fn model_mirrors_the_deployed_configuration() {
         scopes(&["OPTIONS /events", "OPTIONS /events/{id}"])
     );
     assert_eq!(
-        m.authorizer.route_scopes.get(&key("DELETE /events/{id}")),
-        Some(&scopes(&[DELETE_SCOPE]))
+        m.authorizer
+            .route_scopes
+            .get(&key("DELETE /events/{id}"))
+            .map(|r| r.scopes.iter().collect::<Vec<_>>()),
+        Some(vec![DELETE_SCOPE])
     );
 
     let authorizer = &m.api.authorizers[m.api.default_authorizer.as_deref().unwrap()];
@@ -695,4 +703,27 @@ fn route_on_the_implicit_api_is_an_error() {
     let text = real_text().replacen("            RestApiId: !Ref WeatherApi\n", "", 1);
     let err = Template::parse(&text).unwrap_err();
     assert!(err.to_string().contains("RestApiId"), "{err}");
+}
+
+#[test]
+fn route_scopes_the_authorizer_refuses_is_an_error_not_a_pass() {
+    // Each of these passed this test's older, looser parser (every route present, every
+    // scope defined) although the authorizer stops at init on it.
+    for (from, to) in [
+        (
+            r#""GET /events/{id}": ["weather-api/get"],"#,
+            r#""GET /events/{id}": ["weather-api/get"], "GET /events/{eventId}": ["weather-api/get"],"#,
+        ),
+        (
+            r#""GET /events": ["weather-api/get"],"#,
+            r#""GET /events": ["weather-api/get"], "GET /events//all": ["weather-api/get"],"#,
+        ),
+    ] {
+        let text = real_text().replacen(from, to, 1);
+        let err = Template::parse(&text).unwrap_err();
+        assert!(
+            matches!(err, TemplateError::RouteScopes { .. }),
+            "{to}: {err}"
+        );
+    }
 }
