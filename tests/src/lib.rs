@@ -12,8 +12,10 @@
 
 //!
 //! The local stack itself: [`cognito`] (a token issuer standing in for Cognito),
-//! [`gateway`] (API Gateway's REST semantics in front of the functions), [`stack`]
-//! (`cargo lambda watch` and both servers started and stopped together), [`http`] and
+//! [`gateway`] (API Gateway's REST semantics in front of the functions), [`supervisor`]
+//! (starting and stopping server processes, and whatever they spawned), [`watch`]
+//! (`cargo lambda watch` and `invoke`), [`stack`] (`cargo lambda watch` and both servers
+//! started and stopped together), [`http`] and
 //! [`log`] (their small shared server and request logs).
 
 pub mod cognito;
@@ -22,7 +24,9 @@ pub mod gateway;
 pub mod http;
 pub mod log;
 pub mod stack;
+pub mod supervisor;
 pub mod template;
+pub mod watch;
 
 pub use error::StackError;
 pub use stack::{Stack, StackOptions};

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use local_stack::cognito::{Signer, unix_now};
+use local_stack::supervisor::ServiceProcess;
 use local_stack::{Stack, StackOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -615,6 +616,47 @@ async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
     );
 }
 
+/// `stop()` ended the watcher and both functions (each in a session of its own, out
+/// of the watcher's process group): none of the processes running before is left.
+async fn stop_leaves_no_process_behind(
+    ctx: &Ctx,
+    running: Vec<ServiceProcess>,
+    sessions: BTreeSet<i32>,
+) -> bool {
+    let names: BTreeSet<&str> = running.iter().map(|p| p.name.as_str()).collect();
+    let left = ctx.stack.processes().await;
+    let alive: Vec<&ServiceProcess> = running.iter().filter(|p| is_alive(p.pid)).collect();
+    let ok = names.contains("authorizer")
+        && names.contains("weather-api")
+        && names.contains("cargo-lambda")
+        && sessions.len() >= 3
+        && left.is_empty()
+        && alive.is_empty();
+    eprintln!(
+        "step stop_leaves_no_process_behind: {} (before stop: {running:?} in {} sessions; \
+         after: {left:?}, still alive: {alive:?})",
+        if ok { "ok" } else { "FAILED" },
+        sessions.len()
+    );
+    ok
+}
+
+/// The session of a live process.
+fn session(pid: i32) -> Option<i32> {
+    procfs::process::Process::new(pid)
+        .ok()?
+        .stat()
+        .ok()
+        .map(|s| s.session)
+}
+
+/// Whether a process runs (a zombie has ended).
+fn is_alive(pid: i32) -> bool {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .is_ok_and(|s| s.state != 'Z')
+}
+
 // ---------------------------------------------------------------------------------
 
 type Step = fn(Arc<Ctx>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -674,7 +716,12 @@ fn local_stack_end_to_end() {
             }
         }
         // Stop first so that every process has flushed its logs, then scan them.
-        ctx.stack.stop();
+        let running = ctx.stack.processes().await;
+        let sessions: BTreeSet<i32> = running.iter().filter_map(|p| session(p.pid)).collect();
+        ctx.stack.stop().await;
+        if !stop_leaves_no_process_behind(&ctx, running, sessions).await {
+            failed.push("stop_leaves_no_process_behind");
+        }
         let ok = tokio::spawn(logs_hold_no_token_or_secret(ctx.clone()))
             .await
             .is_ok();

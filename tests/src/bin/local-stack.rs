@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
         _ = terminate.recv() => {}
     }
     eprintln!("local-stack: stopping...");
-    stack.stop();
+    stack.stop().await;
     eprintln!("local-stack: stopped");
     ExitCode::SUCCESS
 }
