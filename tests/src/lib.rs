@@ -15,9 +15,11 @@
 //! [`gateway`] (API Gateway's REST semantics in front of the functions), [`supervisor`]
 //! (starting and stopping server processes, and whatever they spawned), [`watch`]
 //! (`cargo lambda watch` and `invoke`), [`stack`] (`cargo lambda watch` and both servers
-//! started and stopped together), [`http`] and
+//! started and stopped together), [`banner`] (what `scripts/local-stack` prints, from
+//! text files), [`http`] and
 //! [`log`] (their small shared server and request logs).
 
+pub mod banner;
 pub mod cognito;
 pub mod error;
 pub mod gateway;
