@@ -100,7 +100,9 @@ pub fn watcher_spec(
 pub enum InvokeAnswer {
     /// The function's answer (`--output-format json`), parsed.
     Ok(Value),
-    /// The invocation failed (a function error, or the tool's own); the tool's output.
+    /// The invocation failed with this message (`Error: MESSAGE`, the function's error).
+    Error(String),
+    /// The tool failed otherwise; its output.
     Failed(String),
 }
 
@@ -127,9 +129,11 @@ pub async fn invoke(
     {
         return Ok(InvokeAnswer::Ok(answer));
     }
-    Ok(InvokeAnswer::Failed(format!(
-        "{}{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    )))
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && let Some(message) = stderr.lines().find_map(|l| l.strip_prefix("Error: "))
+    {
+        return Ok(InvokeAnswer::Error(message.trim().to_owned()));
+    }
+    Ok(InvokeAnswer::Failed(format!("{stdout}{stderr}")))
 }
