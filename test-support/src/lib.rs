@@ -1,4 +1,8 @@
-//! Test-only helpers shared by the workspace's crates (a dev-dependency only).
+//! Test-only helpers shared by the workspace's crates (a dev-dependency only, and the
+//! local stack's): [`fixtures`] (the `expected.json` fixture tables), [`ClosedPort`] and
+//! [`Switch`] (an endpoint that goes down and up).
+
+pub mod fixtures;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
