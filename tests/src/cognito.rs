@@ -27,6 +27,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hyper::http::request::Parts;
 use hyper::{Method, StatusCode, header};
+use serde::Deserialize;
 use serde_json::{Value, json};
 // The workspace's one secret type: `Debug` and `Display` print `[redacted]`.
 use token_cache::ClientSecret;
@@ -78,6 +79,9 @@ pub struct LocalClient {
     pub allowed_scopes: BTreeSet<String>,
     /// Whether the client may use the client_credentials grant.
     pub client_credentials: bool,
+    /// Whether the client may use `GetClientToken` (a secret and
+    /// `ALLOW_CLIENT_TOKEN_AUTH` among its `ExplicitAuthFlows`).
+    pub client_token_auth: bool,
     /// Access token lifetime in seconds.
     pub validity_seconds: u64,
 }
@@ -120,6 +124,10 @@ impl CognitoConfig {
                 client_credentials: client.generate_secret
                     && client.oauth_flows_enabled
                     && client.oauth_flows.contains("client_credentials"),
+                client_token_auth: client.generate_secret
+                    && client
+                        .explicit_auth_flows
+                        .contains("ALLOW_CLIENT_TOKEN_AUTH"),
                 validity_seconds,
             });
         }
@@ -521,8 +529,7 @@ impl LocalCognito {
             Ok(g) => g,
             Err(e) => return oauth_error(e, format!("client_id={client}")),
         };
-        let claims = access_token_claims(&grant, &self.issuer(), unix_now());
-        let token = match self.signer.sign(&claims) {
+        let token = match self.issue(&grant) {
             Ok(t) => t,
             Err(e) => {
                 let body = json!({"error": "server_error"});
@@ -532,12 +539,6 @@ impl LocalCognito {
                 );
             }
         };
-        self.tokens_issued.fetch_add(1, Ordering::SeqCst);
-        if let Some(issued) = &self.issued
-            && let Ok(mut list) = issued.lock()
-        {
-            list.push(token.clone());
-        }
         let body = json!({
             "access_token": token,
             "expires_in": grant.expires_in,
@@ -554,10 +555,124 @@ impl LocalCognito {
         )
     }
 
+    /// Signs an access token for `grant` (Cognito's exact claims), counts and
+    /// records it.
+    fn issue(&self, grant: &Grant) -> Result<String, StackError> {
+        let claims = access_token_claims(grant, &self.issuer(), unix_now());
+        let token = self.signer.sign(&claims)?;
+        self.tokens_issued.fetch_add(1, Ordering::SeqCst);
+        if let Some(issued) = &self.issued
+            && let Ok(mut list) = issued.lock()
+        {
+            list.push(token.clone());
+        }
+        Ok(token)
+    }
+
+    /// The user pools API's `GetClientToken` (JSON protocol): the same
+    /// clients, scope rules and token claims as `/oauth2/token`; the client
+    /// needs `ALLOW_CLIENT_TOKEN_AUTH`. Errors as the AWS JSON protocol sends
+    /// them: HTTP 400, `x-amzn-ErrorType` and `{"__type", "message"}`.
+    fn get_client_token(&self, body: &[u8]) -> (HttpResponse, String) {
+        self.token_requests.fetch_add(1, Ordering::SeqCst);
+        let request: GetClientTokenRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(_) => {
+                return aws_error(
+                    "InvalidParameterException",
+                    "The request body is not a GetClientToken request.",
+                    "-".into(),
+                );
+            }
+        };
+        let client = request.client_id.clone();
+        let token_request = TokenRequest {
+            grant_type: Some("client_credentials".to_owned()),
+            client_id: Some(request.client_id),
+            client_secret: Some(ClientSecret::new(request.secret)),
+            basic: false,
+            scope: request.scopes,
+        };
+        let allowed = self
+            .config
+            .clients
+            .iter()
+            .find(|c| c.client_id == client)
+            .is_some_and(|c| c.client_token_auth);
+        let grant = match self.config.grant(&token_request) {
+            Ok(_) if !allowed => {
+                return aws_error(
+                    "NotAuthorizedException",
+                    "Client is not enabled for ALLOW_CLIENT_TOKEN_AUTH.",
+                    format!("client_id={client}"),
+                );
+            }
+            Ok(g) => g,
+            Err(e) => {
+                let (kind, message) = match e {
+                    OAuthError::InvalidClient { .. } => {
+                        ("NotAuthorizedException", "Invalid client id or secret.")
+                    }
+                    OAuthError::InvalidScope => {
+                        ("ScopeDoesNotExistException", "Invalid scope requested.")
+                    }
+                    OAuthError::UnauthorizedClient => (
+                        "NotAuthorizedException",
+                        "Client is not allowed to get machine-to-machine tokens.",
+                    ),
+                    _ => ("InvalidParameterException", "Invalid request."),
+                };
+                return aws_error(kind, message, format!("client_id={client}"));
+            }
+        };
+        match self.issue(&grant) {
+            Ok(token) => {
+                let body = json!({
+                    "ClientAuthenticationResult": {
+                        "AccessToken": token,
+                        "ExpiresIn": grant.expires_in,
+                        "TokenType": "Bearer",
+                    }
+                });
+                let mut response = crate::http::json(StatusCode::OK, &body);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/x-amz-json-1.1"),
+                );
+                (
+                    response,
+                    format!(
+                        "GetClientToken client_id={client} scope=\"{}\" granted",
+                        grant.scope
+                    ),
+                )
+            }
+            Err(e) => (
+                crate::http::json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"__type": "InternalErrorException", "message": "signing failed"}),
+                ),
+                format!("client_id={client} error={e}"),
+            ),
+        }
+    }
+
     fn route(&self, parts: &Parts, body: &[u8]) -> (HttpResponse, String) {
         let path = parts.uri.path();
         let pool = format!("/{}", self.config.pool_id);
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
         match (&parts.method, path) {
+            (&Method::POST, "/") if target == Some(GET_CLIENT_TOKEN_TARGET) => {
+                self.get_client_token(body)
+            }
+            (&Method::POST, "/") => aws_error(
+                "UnknownOperationException",
+                "Only GetClientToken is served here.",
+                String::new(),
+            ),
             (&Method::POST, "/oauth2/token") => self.token(parts, body),
             (_, "/oauth2/token") => (
                 crate::http::json(
@@ -603,6 +718,34 @@ impl LocalCognito {
             ),
         }
     }
+}
+
+/// The `X-Amz-Target` of `GetClientToken`.
+pub const GET_CLIENT_TOKEN_TARGET: &str = "AWSCognitoIdentityProviderService.GetClientToken";
+
+/// A `GetClientToken` request body.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct GetClientTokenRequest {
+    client_id: String,
+    secret: String,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    #[allow(dead_code)] // accepted, as Cognito does; no triggers run here
+    client_metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// An AWS JSON protocol error (HTTP 400).
+fn aws_error(kind: &str, message: &str, detail: String) -> (HttpResponse, String) {
+    let mut response = crate::http::json(
+        StatusCode::BAD_REQUEST,
+        &json!({"__type": kind, "message": message}),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(kind) {
+        response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    (response, format!("{detail} error={kind}"))
 }
 
 fn oauth_error(error: OAuthError, detail: String) -> (HttpResponse, String) {
@@ -652,6 +795,7 @@ mod tests {
             secret: local_client_secret(logical),
             allowed_scopes: scopes.iter().map(|s| s.to_string()).collect(),
             client_credentials: true,
+            client_token_auth: logical == "ServiceClient",
             validity_seconds: 3600,
         };
         CognitoConfig {
@@ -832,5 +976,100 @@ mod tests {
         let data = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap();
         assert_eq!(data.claims["sub"], "x");
         assert_eq!(data.header.kid.as_deref(), Some("local-1"));
+    }
+
+    /// A local issuer (logging to a temporary file) and a `GetClientToken` call.
+    async fn get_client_token(body: &Value) -> (StatusCode, Value, Option<String>) {
+        let dir = std::env::temp_dir().join(format!("gct-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = LogFile::create(&dir.join("cognito.log"), false).unwrap();
+        let cognito = LocalCognito::new(
+            config(),
+            Signer::generate("local-1").unwrap(),
+            "http://127.0.0.1:1".into(),
+            false,
+            log,
+        );
+        let (response, _) = cognito.get_client_token(body.to_string().as_bytes());
+        let status = response.status();
+        let error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let _ = std::fs::remove_dir_all(&dir);
+        (status, serde_json::from_slice(&bytes).unwrap(), error_type)
+    }
+
+    fn service_request(scopes: Option<&[&str]>) -> Value {
+        let mut body = json!({
+            "ClientId": local_client_id("ServiceClient"),
+            "Secret": service_secret(),
+        });
+        if let Some(scopes) = scopes {
+            body["Scopes"] = json!(scopes);
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn get_client_token_issues_the_same_token_as_oauth2() {
+        let (status, body, _) =
+            get_client_token(&service_request(Some(&["weather-api/post"]))).await;
+        assert_eq!(status, StatusCode::OK);
+        let result = &body["ClientAuthenticationResult"];
+        assert_eq!(result["TokenType"], "Bearer");
+        assert_eq!(result["ExpiresIn"], 3600);
+        let token = result["AccessToken"].as_str().unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["scope"], "weather-api/post");
+        assert_eq!(claims["token_use"], "access");
+        assert_eq!(claims["client_id"], local_client_id("ServiceClient"));
+        // No scopes: every scope the client may ask for, as /oauth2/token does.
+        let (_, body, _) = get_client_token(&service_request(None)).await;
+        let token = body["ClientAuthenticationResult"]["AccessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["scope"], "weather-api/get weather-api/post");
+    }
+
+    #[tokio::test]
+    async fn get_client_token_errors_are_aws_json_errors() {
+        let mut wrong_secret = service_request(None);
+        wrong_secret["Secret"] = json!("not-the-secret");
+        let read_only = json!({
+            "ClientId": local_client_id("ReadOnlyClient"),
+            "Secret": local_client_secret("ReadOnlyClient").expose(),
+        });
+        let cases = [
+            (wrong_secret, "NotAuthorizedException"),
+            // A client without ALLOW_CLIENT_TOKEN_AUTH, right secret or not.
+            (read_only, "NotAuthorizedException"),
+            (
+                service_request(Some(&["weather-api/delete"])),
+                "ScopeDoesNotExistException",
+            ),
+            (json!({"ClientId": "x"}), "InvalidParameterException"),
+            (
+                json!({"ClientId": "x", "Secret": "y", "Extra": 1}),
+                "InvalidParameterException",
+            ),
+        ];
+        for (request, kind) in cases {
+            let (status, body, error_type) = get_client_token(&request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{request}");
+            assert_eq!(body["__type"], kind, "{request}");
+            assert_eq!(error_type.as_deref(), Some(kind), "{request}");
+            assert!(!body.to_string().contains(&service_secret()));
+        }
     }
 }

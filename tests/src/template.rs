@@ -181,6 +181,8 @@ pub struct AppClient {
     pub allowed_scopes: BTreeSet<String>,
     /// `SupportedIdentityProviders`.
     pub identity_providers: BTreeSet<String>,
+    /// `ExplicitAuthFlows` (`ALLOW_CLIENT_TOKEN_AUTH`: Cognito's `GetClientToken`).
+    pub explicit_auth_flows: BTreeSet<String>,
     /// `AccessTokenValidity`, if set.
     pub access_token_validity: Option<Expr>,
     /// `TokenValidityUnits.AccessToken` (Cognito's default is hours).
@@ -536,6 +538,7 @@ impl StackModel {
                     oauth_flows: p.allowed_oauth_flows.iter().cloned().collect(),
                     allowed_scopes: p.allowed_oauth_scopes.iter().cloned().collect(),
                     identity_providers: p.supported_identity_providers.iter().cloned().collect(),
+                    explicit_auth_flows: p.explicit_auth_flows.iter().cloned().collect(),
                     access_token_validity: p.access_token_validity.clone(),
                     access_token_unit: p
                         .token_validity_units

@@ -516,7 +516,9 @@ async fn gateway_routing(ctx: Arc<Ctx>) {
 }
 
 /// The token-cache example against the stack: 100 API calls, 1 token request.
-async fn token_cache_example(ctx: Arc<Ctx>) {
+/// Builds token-cache's `weather_client` example and runs it against the stack
+/// with `token_env` (how it gets tokens): 99 GETs and one POST on one token.
+async fn run_weather_client(ctx: &Ctx, token_env: &[(&str, String)]) {
     let workspace = local_stack::stack::workspace_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let build = tokio::process::Command::new(&cargo)
@@ -546,17 +548,20 @@ async fn token_cache_example(ctx: Arc<Ctx>) {
         .expect("cargo reported the example's executable");
 
     let before = ctx.stack.cognito.token_requests();
-    let out = tokio::process::Command::new(executable)
+    let mut command = tokio::process::Command::new(executable);
+    command
         .args(["--calls", "99"])
         .env("WEATHER_API_URL", &ctx.stack.api_url)
-        .env("TOKEN_URL", ctx.stack.cognito.token_url())
         .env("CLIENT_ID", ctx.client_id(SERVICE))
         .env("CLIENT_SECRET", ctx.secret(SERVICE))
+        .env_remove("TOKEN_URL")
+        .env_remove("TOKEN_SOURCE")
         .env_remove("TOKEN_SCOPES")
-        .env_remove("CALLS")
-        .output()
-        .await
-        .unwrap();
+        .env_remove("CALLS");
+    for (name, value) in token_env {
+        command.env(name, value);
+    }
+    let out = command.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -569,6 +574,27 @@ async fn token_cache_example(ctx: Arc<Ctx>) {
         1,
         "the local Cognito saw one token request"
     );
+}
+
+/// token-cache's example, tokens from `/oauth2/token`.
+async fn token_cache_example(ctx: Arc<Ctx>) {
+    run_weather_client(&ctx, &[("TOKEN_URL", ctx.stack.cognito.token_url())]).await;
+}
+
+/// The same with Cognito's `GetClientToken` (the user pools API, served by
+/// the local Cognito for ServiceClient, which has `ALLOW_CLIENT_TOKEN_AUTH`).
+async fn token_cache_get_client_token(ctx: Arc<Ctx>) {
+    run_weather_client(
+        &ctx,
+        &[
+            ("TOKEN_SOURCE", "get-client-token".to_owned()),
+            (
+                "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+                ctx.stack.cognito.base_url().to_owned(),
+            ),
+        ],
+    )
+    .await;
 }
 
 /// Every log line the stack wrote holds no token and no client secret; and the logs
@@ -770,6 +796,7 @@ fn main() {
         policy_cache,
         gateway_routing,
         token_cache_example,
+        token_cache_get_client_token,
         stop_leaves_no_process_behind,
         logs_hold_no_token_or_secret,
     ];

@@ -316,6 +316,9 @@ pub struct UserPoolClientProperties {
     /// `SupportedIdentityProviders`.
     #[serde(default)]
     pub supported_identity_providers: Vec<String>,
+    /// `ExplicitAuthFlows`, e.g. `ALLOW_CLIENT_TOKEN_AUTH`.
+    #[serde(default)]
+    pub explicit_auth_flows: Vec<String>,
     /// `AccessTokenValidity`.
     #[serde(default)]
     pub access_token_validity: Option<Expr>,
