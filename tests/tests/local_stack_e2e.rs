@@ -168,22 +168,18 @@ fn assert_unauthorized(r: &Reply, what: &str) {
     );
 }
 
-fn assert_denied(r: &Reply, what: &str) {
+/// A 403 with API Gateway's `{"message": ...}` body.
+fn assert_forbidden(r: &Reply, message: &str, what: &str) {
     assert_eq!(r.status, 403, "{what}: {}", r.body);
-    assert_eq!(
-        r.body,
-        json!({"message": "User is not authorized to access this resource"}),
-        "{what}"
-    );
+    assert_eq!(r.body, json!({ "message": message }), "{what}");
+}
+
+fn assert_denied(r: &Reply, what: &str) {
+    assert_forbidden(r, "User is not authorized to access this resource", what);
 }
 
 fn assert_missing_token(r: &Reply, what: &str) {
-    assert_eq!(r.status, 403, "{what}: {}", r.body);
-    assert_eq!(
-        r.body,
-        json!({"message": "Missing Authentication Token"}),
-        "{what}"
-    );
+    assert_forbidden(r, "Missing Authentication Token", what);
 }
 
 // ---------------------------------------------------------------------------------
@@ -290,56 +286,49 @@ async fn token_endpoint_and_keys(ctx: Arc<Ctx>) {
     let cognito = &ctx.stack.cognito;
     let token_url = cognito.token_url();
 
-    let r = ctx
-        .http
-        .post(&token_url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &ctx.client_id(SERVICE)),
-            ("client_secret", "wrong-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let r = reply(r).await;
+    // `basic`: HTTP Basic credentials; the form as given.
+    let post = |basic: Option<(String, String)>, form: Vec<(&'static str, String)>| {
+        let mut request = ctx.http.post(&token_url).form(&form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        async move { reply(request.send().await.unwrap()).await }
+    };
+    let wrong = "wrong-secret".to_owned();
+    let grant = |g: &str| vec![("grant_type", g.to_owned())];
+
+    let mut form = grant("client_credentials");
+    form.extend([
+        ("client_id", ctx.client_id(SERVICE)),
+        ("client_secret", wrong.clone()),
+    ]);
+    let r = post(None, form).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body, json!({"error": "invalid_client"}));
 
-    let r = ctx
-        .http
-        .post(&token_url)
-        .basic_auth(ctx.client_id(SERVICE), Some("wrong-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let r = reply(r).await;
+    let r = post(
+        Some((ctx.client_id(SERVICE), wrong)),
+        grant("client_credentials"),
+    )
+    .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.body, json!({"error": "invalid_client"}));
 
-    let r = ctx
-        .http
-        .post(&token_url)
-        .basic_auth(ctx.client_id(READ_ONLY), Some(ctx.secret(READ_ONLY)))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let r = reply(r).await;
+    let r = post(
+        Some((ctx.client_id(READ_ONLY), ctx.secret(READ_ONLY))),
+        grant("client_credentials"),
+    )
+    .await;
     assert_eq!(r.status, 200, "Basic authentication: {}", r.body);
     assert_eq!(r.body["token_type"], "Bearer");
     assert_eq!(r.body["expires_in"], 3600);
     let token = r.body["access_token"].as_str().unwrap().to_owned();
 
-    let r = ctx
-        .http
-        .post(&token_url)
-        .basic_auth(ctx.client_id(SERVICE), Some(ctx.secret(SERVICE)))
-        .form(&[("grant_type", "authorization_code")])
-        .send()
-        .await
-        .unwrap();
-    let r = reply(r).await;
+    let r = post(
+        Some((ctx.client_id(SERVICE), ctx.secret(SERVICE))),
+        grant("authorization_code"),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body, json!({"error": "unsupported_grant_type"}));
 
@@ -372,32 +361,19 @@ async fn token_endpoint_and_keys(ctx: Arc<Ctx>) {
     assert_eq!(h["alg"], "RS256");
 
     let pool = &cognito.config().pool_id;
-    let jwks: Value = ctx
-        .http
-        .get(format!(
-            "{}/{pool}/.well-known/jwks.json",
-            cognito.base_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = |name: &'static str| {
+        let url = format!("{}/{pool}/.well-known/{name}", cognito.base_url());
+        let http = ctx.http.clone();
+        async move {
+            let r = reply(http.get(url).send().await.unwrap()).await;
+            assert_eq!(r.status, 200, "{name}: {}", r.body);
+            r.body
+        }
+    };
+    let jwks = document("jwks.json").await;
     assert_eq!(jwks["keys"][0]["kid"], h["kid"]);
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
-    let oidc: Value = ctx
-        .http
-        .get(format!(
-            "{}/{pool}/.well-known/openid-configuration",
-            cognito.base_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let oidc = document("openid-configuration").await;
     assert_eq!(oidc["issuer"], c["iss"]);
     assert_eq!(oidc["token_endpoint"], token_url);
     assert_eq!(
