@@ -571,6 +571,35 @@ mod dynamodb_only {
         assert_eq!(assert_whole(&client, &table).await.len(), 2);
     }
 
+    #[test]
+    fn template_table_matches_the_store() {
+        let table = moto::template_table();
+        let keys: Vec<(&str, &str)> = table
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (weather_api::dynamodb::PK, "HASH"),
+                (weather_api::dynamodb::SK, "RANGE")
+            ]
+        );
+        assert!(
+            table
+                .attribute_definitions
+                .iter()
+                .all(|a| a.attribute_type == "S")
+        );
+        assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
+        assert_eq!(
+            table.time_to_live_specification.attribute_name,
+            weather_api::dynamodb::TTL_ATTRIBUTE
+        );
+        assert!(table.time_to_live_specification.enabled);
+    }
+
     #[tokio::test]
     async fn missing_table_fails_open_without_creating_anything() {
         let client = moto::client(&shared_moto().endpoint).await;

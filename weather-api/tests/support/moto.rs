@@ -126,33 +126,80 @@ fn loader(endpoint: &str) -> aws_config::ConfigLoader {
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
 }
 
-/// A fresh, uniquely named table with the template's key schema (`pk`, `sk` strings).
+/// The parts of template.yaml's `EventsTable` a local table is made from.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDefinition {
+    /// `AttributeDefinitions`.
+    pub attribute_definitions: Vec<TemplateAttribute>,
+    /// `KeySchema`.
+    pub key_schema: Vec<TemplateKey>,
+    /// `BillingMode`.
+    pub billing_mode: String,
+    /// `TimeToLiveSpecification`.
+    pub time_to_live_specification: TimeToLive,
+}
+
+/// One `AttributeDefinitions` entry.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TemplateAttribute {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+/// One `KeySchema` entry.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TemplateKey {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+/// `TimeToLiveSpecification`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLive {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+/// `Resources.EventsTable.Properties` of the workspace's template.yaml.
+pub fn template_table() -> TableDefinition {
+    let path = workspace_root().join("template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let properties = doc["Resources"]["EventsTable"]["Properties"].clone();
+    serde_yaml_ng::from_value(properties).expect("Resources.EventsTable.Properties")
+}
+
+/// A fresh, uniquely named table made from template.yaml's `EventsTable` definition
+/// (its keys and attribute types, no index), as CloudFormation would make it.
 pub async fn create_table(client: &Client) -> String {
+    let definition = template_table();
     let name = format!("events-{}", uuid::Uuid::new_v4().simple());
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    client
+    let mut create = client
         .create_table()
         .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .send()
-        .await
-        .expect("create_table on moto");
+        .billing_mode(BillingMode::from(definition.billing_mode.as_str()));
+    for attribute in &definition.attribute_definitions {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&attribute.attribute_name)
+                .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
+                .build()
+                .unwrap(),
+        );
+    }
+    for key in &definition.key_schema {
+        create = create.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(&key.attribute_name)
+                .key_type(KeyType::from(key.key_type.as_str()))
+                .build()
+                .unwrap(),
+        );
+    }
+    create.send().await.expect("create_table on moto");
     name
 }
