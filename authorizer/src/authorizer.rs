@@ -206,8 +206,14 @@ impl<C: Clock> Authorizer<C> {
         };
         let table = &self.config.routes;
         let route: Option<&Route> = match inputs.route() {
-            RouteRef::Template(method, template) => table.by_template(method, template),
-            RouteRef::Path(method, path) => table.by_path(method, path),
+            // A method API Gateway does not route on matches no route.
+            RouteRef::Template(method, template) => method
+                .parse()
+                .ok()
+                .and_then(|m| table.by_template(m, template)),
+            RouteRef::Path(method, path) => {
+                method.parse().ok().and_then(|m| table.by_path(m, path))
+            }
         };
         outcome.route = route.map(|r| &r.key);
         let verified = match token::extract_token(inputs.authorization) {

@@ -128,7 +128,7 @@ mod tests {
     }
 
     fn route<'a>(t: &'a RouteTable, method: &str, template: &str) -> &'a Route {
-        t.by_template(method, template).unwrap()
+        t.by_template(method.parse().unwrap(), template).unwrap()
     }
 
     #[test]

@@ -239,6 +239,7 @@ fn intersect(a: &[Token], b: &[Token], i: usize, j: usize, memo: &mut [Option<bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::Method;
 
     const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/events";
 
@@ -434,7 +435,7 @@ mod tests {
             "/files",
             "/x/y/z",
         ];
-        let methods = ["GET", "POST", "DELETE", "PUT"];
+        let methods = [Method::Get, Method::Post, Method::Delete, Method::Put];
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
         for (exact, json) in tables {
             let t = table(json);

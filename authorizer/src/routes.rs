@@ -9,10 +9,95 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// HTTP methods API Gateway routes on, plus `ANY`.
-const METHODS: [&str; 8] = [
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
-];
+/// A route's method: one of the HTTP methods API Gateway routes on (REST and
+/// HTTP APIs alike), or `ANY`, which stands for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+    /// `OPTIONS`
+    Options,
+    /// `ANY`: a route for every method (never a request's method).
+    Any,
+}
+
+impl Method {
+    /// The HTTP methods a request can have, in the order policies list them
+    /// for an `ANY` route.
+    pub const HTTP: [Method; 7] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Head,
+        Method::Options,
+    ];
+
+    /// The name as API Gateway writes it: `GET`, ..., `ANY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Any => "ANY",
+        }
+    }
+
+    /// Parses a method in any case (`get`, as AWS SAM's `Method` property
+    /// allows); [`str::parse`] takes upper case only, as `ROUTE_SCOPES` does.
+    pub fn parse_any_case(name: &str) -> Result<Self, RouteTableError> {
+        name.to_ascii_uppercase().parse()
+    }
+
+    /// Whether a route of this method answers a request of `request`'s.
+    pub fn serves(self, request: Method) -> bool {
+        self == request || self == Method::Any
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = RouteTableError;
+
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS` or `ANY`, upper case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Ok(match name {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "ANY" => Method::Any,
+            _ => {
+                return Err(RouteTableError(format!(
+                    "unknown method {name:?} (use GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY)"
+                )));
+            }
+        })
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A problem in the `ROUTE_SCOPES` setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,24 +118,28 @@ pub enum Segment {
 /// A parsed `METHOD /template` key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RouteKey {
-    method: String,
+    method: Method,
     segments: Vec<Segment>,
     /// Precomputed [`RouteKey::specificity`].
     rank: (Vec<u8>, bool),
 }
 
 impl RouteKey {
-    /// Parses `"GET /events/{id}"`.
+    /// Parses `"GET /events/{id}"`: an upper-case [`Method`], one space and
+    /// a template as [`RouteKey::new`] takes it.
     pub fn parse(key: &str) -> Result<Self, RouteTableError> {
         let err = |why: &str| RouteTableError(format!("route {key:?}: {why}"));
         let (method, template) = key
             .split_once(' ')
             .ok_or_else(|| err("expected \"METHOD /path\""))?;
-        if !METHODS.contains(&method) {
-            return Err(err(
-                "unknown method (use GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY)",
-            ));
-        }
+        let method: Method = method.parse().map_err(|e: RouteTableError| err(&e.0))?;
+        Self::new(method, template).map_err(|e| err(&e.0))
+    }
+
+    /// A route of `method` on a path template (`/events/{id}`): segments
+    /// separated by `/`, each a literal, a `{param}` or, last, a `{proxy+}`.
+    pub fn new(method: Method, template: &str) -> Result<Self, RouteTableError> {
+        let err = |why: &str| RouteTableError(format!("path {template:?}: {why}"));
         let rest = template
             .strip_prefix('/')
             .ok_or_else(|| err("the path must start with '/'"))?;
@@ -81,10 +170,10 @@ impl RouteKey {
                 segments.push(segment);
             }
         }
-        Ok(Self::new(method.to_owned(), segments))
+        Ok(Self::from_parts(method, segments))
     }
 
-    fn new(method: String, segments: Vec<Segment>) -> Self {
+    fn from_parts(method: Method, segments: Vec<Segment>) -> Self {
         let mut key = Self {
             method,
             segments,
@@ -105,7 +194,7 @@ impl RouteKey {
     /// and API Gateway would pick this route for it: segment by segment at
     /// least as specific, and the same method or `other` being `ANY`.
     pub fn dominates(&self, other: &Self) -> bool {
-        if self.same_shape(other) || !(self.method == other.method || other.method == "ANY") {
+        if self.same_shape(other) || !other.method.serves(self.method) {
             return false;
         }
         let mut i = 0;
@@ -129,7 +218,7 @@ impl RouteKey {
     /// Whether the IAM pattern of this route ([`RouteKey::arn_pattern`]) matches
     /// exactly the requests the route matches: true when it has no parameters.
     pub fn is_literal(&self) -> bool {
-        self.method != "ANY"
+        self.method != Method::Any
             && self
                 .segments
                 .iter()
@@ -147,11 +236,11 @@ impl RouteKey {
     pub fn request_pattern(&self) -> Vec<crate::policy::Token> {
         use crate::policy::Token;
         let mut out: Vec<Token> = Vec::new();
-        if self.method == "ANY" {
+        if self.method == Method::Any {
             // Only real method names: the policy never writes `*` for ANY.
             out.extend([Token::NonSlash, Token::SegStar]);
         } else {
-            out.extend(self.method.bytes().map(Token::Lit));
+            out.extend(self.method.as_str().bytes().map(Token::Lit));
         }
         if self.segments.is_empty() {
             out.push(Token::Lit(b'/'));
@@ -167,9 +256,14 @@ impl RouteKey {
         out
     }
 
-    /// The method, or `ANY`.
-    pub fn method(&self) -> &str {
-        &self.method
+    /// The method, or [`Method::Any`].
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The same template with another method (`OPTIONS` for a path's CORS preflight).
+    pub fn with_method(&self, method: Method) -> Self {
+        Self::from_parts(method, self.segments.clone())
     }
 
     /// The template's segments.
@@ -180,26 +274,22 @@ impl RouteKey {
     /// The IAM resource pattern of this route below `stage/`: `GET/events/*`.
     /// Path parameters become `*`; `ANY` stays `ANY` here (see [`RouteKey::arn_patterns`]).
     pub fn arn_pattern(&self) -> String {
-        self.pattern_for(&self.method)
+        self.pattern_for(self.method)
     }
 
     /// The IAM resource patterns a policy lists for this route: one per HTTP
     /// method for `ANY`, so that no `*` stands in the method position (it
     /// would also match requests of routes the table does not list).
     pub fn arn_patterns(&self) -> Vec<String> {
-        if self.method == "ANY" {
-            METHODS
-                .iter()
-                .filter(|m| **m != "ANY")
-                .map(|m| self.pattern_for(m))
-                .collect()
+        if self.method == Method::Any {
+            Method::HTTP.iter().map(|m| self.pattern_for(*m)).collect()
         } else {
             vec![self.arn_pattern()]
         }
     }
 
-    fn pattern_for(&self, method: &str) -> String {
-        let mut out = String::from(method);
+    fn pattern_for(&self, method: Method) -> String {
+        let mut out = String::from(method.as_str());
         if self.segments.is_empty() {
             out.push('/');
         }
@@ -226,11 +316,11 @@ impl RouteKey {
                 Segment::Greedy(_) => 1,
             })
             .collect();
-        (ranks, self.method != "ANY")
+        (ranks, self.method != Method::Any)
     }
 
     /// Whether a concrete path (`/events/42`, no query string) matches the template.
-    fn matches_path(&self, path: &str) -> bool {
+    pub fn matches_path(&self, path: &str) -> bool {
         let Some(rest) = path.strip_prefix('/') else {
             return false;
         };
@@ -246,6 +336,15 @@ impl RouteKey {
             }
         }
         parts.next().is_none()
+    }
+}
+
+impl std::str::FromStr for RouteKey {
+    type Err = RouteTableError;
+
+    /// [`RouteKey::parse`].
+    fn from_str(key: &str) -> Result<Self, Self::Err> {
+        Self::parse(key)
     }
 }
 
@@ -343,18 +442,9 @@ impl RouteTable {
                 "expected a JSON object from \"METHOD /path\" to a list of scopes: {e}"
             ))
         })?;
-        if raw.is_empty() {
-            return Err(RouteTableError("no routes configured".into()));
-        }
-        let mut routes: Vec<Route> = Vec::with_capacity(raw.len());
+        let mut routes = Vec::with_capacity(raw.len());
         for (key, scopes) in raw {
             let route_key = RouteKey::parse(&key)?;
-            if let Some(other) = routes.iter().find(|r| r.key.same_shape(&route_key)) {
-                return Err(RouteTableError(format!(
-                    "route {key:?} repeats {}",
-                    other.key
-                )));
-            }
             let scopes = ScopeSet::new(scopes)
                 .map_err(|e| RouteTableError(format!("route {key:?}: {e}")))?;
             routes.push(Route {
@@ -362,7 +452,27 @@ impl RouteTable {
                 scopes,
             });
         }
-        Ok(Self { routes })
+        Self::new(routes)
+    }
+
+    /// A table of already parsed routes; refuses an empty table and two
+    /// routes of the same shape (`GET /a/{x}` and `GET /a/{y}`), which API
+    /// Gateway could not tell apart.
+    pub fn new(routes: impl IntoIterator<Item = Route>) -> Result<Self, RouteTableError> {
+        let mut table: Vec<Route> = Vec::new();
+        for route in routes {
+            if let Some(other) = table.iter().find(|r| r.key.same_shape(&route.key)) {
+                return Err(RouteTableError(format!(
+                    "route \"{}\" repeats {}",
+                    route.key, other.key
+                )));
+            }
+            table.push(route);
+        }
+        if table.is_empty() {
+            return Err(RouteTableError("no routes configured".into()));
+        }
+        Ok(Self { routes: table })
     }
 
     /// All routes.
@@ -370,12 +480,17 @@ impl RouteTable {
         &self.routes
     }
 
+    /// The route with exactly this key (parameter names included), if listed.
+    pub fn get(&self, key: &RouteKey) -> Option<&Route> {
+        self.routes.iter().find(|r| r.key == *key)
+    }
+
     /// The route for a method and a route template as API Gateway names it
     /// (REQUEST events' `resource`, HTTP API `routeKey`): an exact method
     /// beats `ANY`.
-    pub fn by_template(&self, method: &str, template: &str) -> Option<&Route> {
-        let key = RouteKey::parse(&format!("{method} {template}")).ok()?;
-        let any = RouteKey::new("ANY".into(), key.segments.clone());
+    pub fn by_template(&self, method: Method, template: &str) -> Option<&Route> {
+        let key = RouteKey::new(method, template).ok()?;
+        let any = RouteKey::from_parts(Method::Any, key.segments.clone());
         self.routes
             .iter()
             .find(|r| r.key == key)
@@ -384,12 +499,10 @@ impl RouteTable {
 
     /// The route API Gateway would pick for a concrete method and path
     /// (TOKEN events only carry the path, in the method ARN).
-    pub fn by_path(&self, method: &str, path: &str) -> Option<&Route> {
+    pub fn by_path(&self, method: Method, path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .filter(|r| {
-                (r.key.method == method || r.key.method == "ANY") && r.key.matches_path(path)
-            })
+            .filter(|r| r.key.method.serves(method) && r.key.matches_path(path))
             .max_by(|a, b| a.key.rank.cmp(&b.key.rank))
     }
 }
@@ -416,27 +529,27 @@ mod tests {
     fn param_template_matches_one_segment() {
         let t = table();
         assert_eq!(
-            key_of(t.by_path("GET", "/events/42")),
+            key_of(t.by_path(Method::Get, "/events/42")),
             Some("GET /events/{id}".into())
         );
-        assert_eq!(key_of(t.by_path("GET", "/events/42/x")), None);
-        assert_eq!(key_of(t.by_path("GET", "/events/")), None);
+        assert_eq!(key_of(t.by_path(Method::Get, "/events/42/x")), None);
+        assert_eq!(key_of(t.by_path(Method::Get, "/events/")), None);
     }
 
     #[test]
     fn static_path_matches_exactly() {
         let t = table();
         assert_eq!(
-            key_of(t.by_path("GET", "/events")),
+            key_of(t.by_path(Method::Get, "/events")),
             Some("GET /events".into())
         );
         assert_eq!(
-            key_of(t.by_path("POST", "/events")),
+            key_of(t.by_path(Method::Post, "/events")),
             Some("POST /events".into())
         );
-        assert_eq!(key_of(t.by_path("PUT", "/events")), None);
+        assert_eq!(key_of(t.by_path(Method::Put, "/events")), None);
         assert_eq!(
-            key_of(t.by_path("GET", "/Events")),
+            key_of(t.by_path(Method::Get, "/Events")),
             None,
             "paths are case-sensitive"
         );
@@ -446,25 +559,25 @@ mod tests {
     fn proxy_template_matches_one_or_more_segments() {
         let t = table();
         assert_eq!(
-            key_of(t.by_path("PUT", "/files/a")),
+            key_of(t.by_path(Method::Put, "/files/a")),
             Some("ANY /files/{proxy+}".into())
         );
         assert_eq!(
-            key_of(t.by_path("GET", "/files/a/b/c")),
+            key_of(t.by_path(Method::Get, "/files/a/b/c")),
             Some("ANY /files/{proxy+}".into())
         );
-        assert_eq!(key_of(t.by_path("GET", "/files")), None);
+        assert_eq!(key_of(t.by_path(Method::Get, "/files")), None);
     }
 
     #[test]
     fn static_route_beats_proxy() {
         let t = table();
         assert_eq!(
-            key_of(t.by_path("GET", "/files/readme")),
+            key_of(t.by_path(Method::Get, "/files/readme")),
             Some("GET /files/readme".into())
         );
         assert_eq!(
-            key_of(t.by_path("POST", "/files/readme")),
+            key_of(t.by_path(Method::Post, "/files/readme")),
             Some("ANY /files/{proxy+}".into())
         );
     }
@@ -473,21 +586,21 @@ mod tests {
     fn template_lookup_prefers_exact_method_over_any() {
         let t = table();
         assert_eq!(
-            key_of(t.by_template("GET", "/events/{id}")),
+            key_of(t.by_template(Method::Get, "/events/{id}")),
             Some("GET /events/{id}".into())
         );
         assert_eq!(
-            key_of(t.by_template("PATCH", "/files/{proxy+}")),
+            key_of(t.by_template(Method::Patch, "/files/{proxy+}")),
             Some("ANY /files/{proxy+}".into())
         );
-        assert_eq!(key_of(t.by_template("PATCH", "/events/{id}")), None);
+        assert_eq!(key_of(t.by_template(Method::Patch, "/events/{id}")), None);
     }
 
     #[test]
     fn route_not_configured_not_found() {
         let t = table();
-        assert!(t.by_path("GET", "/admin").is_none());
-        assert!(t.by_template("GET", "/admin").is_none());
+        assert!(t.by_path(Method::Get, "/admin").is_none());
+        assert!(t.by_template(Method::Get, "/admin").is_none());
     }
 
     #[test]
@@ -559,6 +672,47 @@ mod tests {
         let s = ScopeSet::new(["weather-api/get"]).unwrap();
         assert!(s.any_granted_by("  weather-api/post  weather-api/get "));
         assert!(!s.any_granted_by(""));
+    }
+
+    #[test]
+    fn methods_upper_case_in_route_scopes_any_case_from_sam() {
+        for m in Method::HTTP.into_iter().chain([Method::Any]) {
+            assert_eq!(m.as_str().parse::<Method>(), Ok(m));
+            assert_eq!(
+                Method::parse_any_case(&m.as_str().to_ascii_lowercase()),
+                Ok(m)
+            );
+        }
+        assert!(
+            "get".parse::<Method>().is_err(),
+            "ROUTE_SCOPES is case-sensitive"
+        );
+        for bad in ["CONNECT", "TRACE", "", "*"] {
+            assert!(Method::parse_any_case(bad).is_err(), "{bad:?}");
+        }
+        assert!(Method::Any.serves(Method::Delete));
+        assert!(!Method::Get.serves(Method::Head));
+    }
+
+    #[test]
+    fn typed_table_refuses_empty_and_repeated_shapes() {
+        let route = |method, path| Route {
+            key: RouteKey::new(method, path).unwrap(),
+            scopes: ScopeSet::default(),
+        };
+        let t =
+            RouteTable::new([route(Method::Get, "/a/{x}"), route(Method::Any, "/a/{x}")]).unwrap();
+        assert_eq!(
+            key_of(t.by_path(Method::Put, "/a/1")),
+            Some("ANY /a/{x}".into())
+        );
+        let err = RouteTable::new([route(Method::Get, "/a/{x}"), route(Method::Get, "/a/{y}")])
+            .unwrap_err();
+        assert!(err.to_string().contains("repeats"), "{err}");
+        let err = RouteTable::new([]).unwrap_err();
+        assert!(err.to_string().contains("no routes"), "{err}");
+        assert!(RouteKey::new(Method::Get, "/a/{p+}/b").is_err());
+        assert!(RouteKey::new(Method::Get, "a").is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use authorizer::policy;
-use authorizer::routes::{RouteTable, Segment};
+use authorizer::routes::{Method as RouteMethod, Route, RouteKey, RouteTable, ScopeSet, Segment};
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayProxyRequest, ApiGatewayProxyRequestContext,
     ApiGatewayProxyResponse,
@@ -81,7 +81,7 @@ pub struct GatewayConfig {
     /// Region for method ARNs.
     pub region: String,
     routes: RouteTable,
-    targets: HashMap<String, Target>,
+    targets: HashMap<RouteKey, Target>,
     /// The TOKEN authorizer.
     pub authorizer: TokenAuthorizer,
     cors: Option<Cors>,
@@ -96,7 +96,7 @@ impl GatewayConfig {
                 "StageName must be literal or a parameter with a default".into(),
             )
         })?;
-        let mut table = serde_json::Map::new();
+        let mut table = Vec::new();
         let mut targets = HashMap::new();
         for route in model.function_routes() {
             let RouteTarget::Function { function, .. } = &route.target else {
@@ -111,17 +111,19 @@ impl GatewayConfig {
                         "{function}: no Metadata.BuildProperties.Binary, so no binary to run"
                     ))
                 })?;
-            let key = route.key.to_string();
-            table.insert(key.clone(), json!([]));
+            table.push(Route {
+                key: route.key.clone(),
+                scopes: ScopeSet::default(),
+            });
             targets.insert(
-                key,
+                route.key.clone(),
                 Target {
                     function: binary,
                     authorized: matches!(route.auth, RouteAuth::Authorizer(_)),
                 },
             );
         }
-        let routes = RouteTable::from_json(&Value::Object(table).to_string())
+        let routes = RouteTable::new(table)
             .map_err(|e| StackError::Unsupported(format!("API routes: {e}")))?;
         let name =
             model.api.default_authorizer.as_ref().ok_or_else(|| {
@@ -410,10 +412,13 @@ impl LocalGateway {
         self.authorizer_invocations.load(Ordering::SeqCst)
     }
 
+    /// Whether a route other than a preflight serves `path`.
     fn path_known(&self, path: &str) -> bool {
-        ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "ANY"]
+        self.config
+            .routes
+            .routes()
             .iter()
-            .any(|m| self.config.routes.by_path(m, path).is_some())
+            .any(|r| r.key.method() != RouteMethod::Options && r.key.matches_path(path))
     }
 
     fn preflight(&self, request_id: &str) -> HttpResponse {
@@ -555,11 +560,15 @@ impl LocalGateway {
         if parts.method == Method::OPTIONS && self.config.cors.is_some() && self.path_known(path) {
             return (self.preflight(request_id), "preflight".into());
         }
-        let Some(route) = self.config.routes.by_path(method, path) else {
+        // A method API Gateway does not route on (CONNECT, TRACE) matches no route.
+        let route = method
+            .parse()
+            .ok()
+            .and_then(|m| self.config.routes.by_path(m, path));
+        let Some(route) = route else {
             return (missing_token(), "no-route".into());
         };
-        let route_key = route.key.to_string();
-        let Some(target) = self.config.targets.get(&route_key).cloned() else {
+        let Some(target) = self.config.targets.get(&route.key).cloned() else {
             return (missing_token(), "no-route".into());
         };
         let body = match body {
@@ -814,10 +823,10 @@ mod tests {
         assert_eq!(c.authorizer.function, "authorizer");
         assert_eq!(c.authorizer.identity_header, "Authorization");
         assert_eq!(c.authorizer.ttl, Duration::from_secs(300));
-        let get = c.routes.by_path("GET", "/events/42").unwrap();
+        let get = c.routes.by_path(RouteMethod::Get, "/events/42").unwrap();
         assert_eq!(get.key.to_string(), "GET /events/{id}");
-        assert_eq!(c.targets[&get.key.to_string()].function, "weather-api");
-        assert!(c.routes.by_path("PUT", "/events").is_none());
+        assert_eq!(c.targets[&get.key].function, "weather-api");
+        assert!(c.routes.by_path(RouteMethod::Put, "/events").is_none());
     }
 
     #[test]
@@ -876,9 +885,9 @@ mod tests {
     fn path_parameters_single_and_greedy() {
         let table =
             RouteTable::from_json(r#"{"GET /a/{id}/b": [], "GET /f/{proxy+}": []}"#).unwrap();
-        let r = table.by_path("GET", "/a/7/b").unwrap();
+        let r = table.by_path(RouteMethod::Get, "/a/7/b").unwrap();
         assert_eq!(path_parameters(r.key.segments(), "/a/7/b")["id"], "7");
-        let r = table.by_path("GET", "/f/x/y/z").unwrap();
+        let r = table.by_path(RouteMethod::Get, "/f/x/y/z").unwrap();
         assert_eq!(
             path_parameters(r.key.segments(), "/f/x/y/z")["proxy"],
             "x/y/z"
