@@ -371,6 +371,11 @@ pub fn function_environment(
     let mut env = BTreeMap::new();
     for function in model.functions.values() {
         for (name, expr) in &function.environment {
+            // No local table yet (issue 11): without EVENTS_TABLE weather-api runs its
+            // in-memory store, as before the template had a table.
+            if name == "EVENTS_TABLE" {
+                continue;
+            }
             let value = resolve(name, expr)?;
             if let Some(previous) = env.insert(name.clone(), value.clone())
                 && previous != value
