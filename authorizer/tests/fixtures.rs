@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use authorizer::{Authorizer, AuthorizerEvent, Config, SystemClock, handler};
+use authorizer::{Authorizer, AuthorizerEvent, Config, SystemClock};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
@@ -49,7 +49,7 @@ async fn every_fixture_gives_its_documented_answer() {
         let event: AuthorizerEvent =
             serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
         let answer =
-            handler::handle(&authorizer, LambdaEvent::new(event, Context::default())).await;
+            authorizer::handle(&authorizer, LambdaEvent::new(event, Context::default())).await;
         let got = match answer {
             Ok(r) => {
                 let json = serde_json::to_value(&r).unwrap();

@@ -6,9 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use authorizer::event::AuthorizerResponse;
-use authorizer::policy::evaluate;
-use authorizer::{AuthError, Authorizer, AuthorizerEvent};
+use authorizer::{AuthError, Authorizer, AuthorizerEvent, AuthorizerResponse, evaluate};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
