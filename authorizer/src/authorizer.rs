@@ -2,23 +2,18 @@
 //! built once, then one [`Authorizer::handle`] per event. The only I/O below
 //! is the JWKS fetch; the clock is injected.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-
-use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerPolicy;
-
-use crate::arn::MethodArn;
+use crate::cache::{PlanCache, TokenCache, Verified};
 use crate::config::{Config, ConfigError, InsufficientScope};
 use crate::decision::{self, Decision};
 use crate::error::AuthError;
-use crate::event::{AuthorizerEvent, AuthorizerResponse, Context, PolicyResponse, RouteRef};
+use crate::event::{AuthorizerEvent, AuthorizerResponse, PolicyResponse, RouteRef};
 use crate::jwks::{JwksCache, JwksSettings, KeySet};
-use crate::policy::PolicyPlan;
 use crate::routes::{Route, RouteKey};
-use crate::token::{self, Claims, Rules, UnverifiedToken};
+use crate::token::{self, Rules, UnverifiedToken};
 
 /// The time, in Unix seconds with sub-second precision.
 pub trait Clock: Send + Sync {
@@ -50,35 +45,6 @@ struct Pool {
     preloaded: bool,
 }
 
-/// A verified token as cached: its claims, the policy plan they imply and
-/// the context they give, all computed once per token.
-#[derive(Debug)]
-pub struct Verified {
-    /// The verified claims.
-    pub claims: Claims,
-    plan: Arc<PolicyPlan>,
-    context: Context,
-    /// The Allow policy rendered for the first API and stage seen (an
-    /// authorizer normally serves one), reused while the prefix matches.
-    allow_document: OnceLock<(String, Arc<ApiGatewayCustomAuthorizerPolicy>)>,
-}
-
-impl Verified {
-    fn allow_document(&self, arn: &MethodArn) -> Arc<ApiGatewayCustomAuthorizerPolicy> {
-        let (prefix, document) = self.allow_document.get_or_init(|| {
-            (
-                arn.prefix().to_owned(),
-                Arc::new(self.plan.document(arn, None)),
-            )
-        });
-        if prefix == arn.prefix() {
-            document.clone()
-        } else {
-            Arc::new(self.plan.document(arn, None))
-        }
-    }
-}
-
 /// Outcome of one event, for the caller to log and answer.
 pub struct Outcome<'a> {
     /// The answer, or the error to fail with.
@@ -87,20 +53,49 @@ pub struct Outcome<'a> {
     pub route: Option<&'a RouteKey>,
     /// The verified token, when it verified.
     pub verified: Option<Arc<Verified>>,
-    /// `allow`, `deny`, `unauthorized` or `error`.
-    pub decision: &'static str,
+    /// What was answered.
+    pub decision: Verdict,
     /// Why it was not allowed, for the log line.
     pub reason: Option<&'static str>,
+}
+
+/// What an event was answered, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// An Allow policy or `isAuthorized: true`.
+    Allow,
+    /// A Deny policy (`INSUFFICIENT_SCOPE=deny`) or `isAuthorized: false`.
+    Deny,
+    /// The error `Unauthorized` (401).
+    Unauthorized,
+    /// A failure of the authorizer or its dependencies (500).
+    Error,
+}
+
+impl Verdict {
+    /// `allow`, `deny`, `unauthorized` or `error`, as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::Unauthorized => "unauthorized",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The authorizer.
 pub struct Authorizer<C: Clock = SystemClock> {
     config: Config,
     pools: Vec<Pool>,
-    cache: Option<quick_cache::sync::Cache<Box<str>, Arc<Verified>>>,
-    /// Policy plans by the set of routes a token may call (a bit per route):
-    /// tokens of one client share one plan.
-    plans: Mutex<HashMap<u64, Arc<PolicyPlan>>>,
+    tokens: TokenCache,
+    plans: PlanCache,
     clock: C,
 }
 
@@ -140,13 +135,11 @@ impl<C: Clock> Authorizer<C> {
                 preloaded,
             });
         }
-        let cache = (config.token_cache_size > 0)
-            .then(|| quick_cache::sync::Cache::new(config.token_cache_size));
         Ok(Self {
+            tokens: TokenCache::new(config.token_cache_size),
             config,
             pools,
-            cache,
-            plans: Mutex::default(),
+            plans: PlanCache::default(),
             clock,
         })
     }
@@ -177,13 +170,13 @@ impl<C: Clock> Authorizer<C> {
         if let Err(e) = &outcome.result {
             outcome.reason = Some(e.reason());
             if e.is_server_fault() {
-                outcome.decision = "error";
+                outcome.decision = Verdict::Error;
             } else if event.is_http_api() {
                 // HTTP API simple answers: every client failure is isAuthorized false.
-                outcome.decision = "deny";
+                outcome.decision = Verdict::Deny;
                 outcome.result = Ok(AuthorizerResponse::simple(false, Default::default()));
             }
-        } else if outcome.decision == "deny" {
+        } else if outcome.decision == Verdict::Deny {
             outcome.reason = Some(AuthError::InsufficientScope.reason());
         }
         outcome
@@ -194,7 +187,7 @@ impl<C: Clock> Authorizer<C> {
             result: Err(AuthError::RouteNotConfigured),
             route: None,
             verified: None,
-            decision: "unauthorized",
+            decision: Verdict::Unauthorized,
             reason: None,
         };
         let inputs = match event.inputs() {
@@ -240,14 +233,14 @@ impl<C: Clock> Authorizer<C> {
             .clone()
             .unwrap_or_else(|| v.claims.client.clone());
         outcome.result = match (decision, event.is_http_api()) {
-            (Decision::Allow(_), true) => {
-                outcome.decision = "allow";
+            (Decision::Allow, true) => {
+                outcome.decision = Verdict::Allow;
                 Ok(AuthorizerResponse::simple(true, context))
             }
             (Decision::Deny(_), true) => Err(AuthError::InsufficientScope),
             (Decision::Unauthorized(e), true) => Err(e),
-            (Decision::Allow(_), false) => {
-                outcome.decision = "allow";
+            (Decision::Allow, false) => {
+                outcome.decision = Verdict::Allow;
                 Ok(AuthorizerResponse::Policy(PolicyResponse {
                     principal_id: principal,
                     policy_document: v.allow_document(&inputs.arn),
@@ -255,7 +248,7 @@ impl<C: Clock> Authorizer<C> {
                 }))
             }
             (Decision::Deny(plan), false) => {
-                outcome.decision = "deny";
+                outcome.decision = Verdict::Deny;
                 debug_assert_eq!(self.config.insufficient_scope, InsufficientScope::Deny);
                 Ok(AuthorizerResponse::Policy(PolicyResponse {
                     principal_id: principal,
@@ -274,13 +267,8 @@ impl<C: Clock> Authorizer<C> {
     async fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
         let now = self.clock.now();
         let skew = self.config.clock_skew_seconds;
-        if let Some(cache) = &self.cache
-            && let Some(hit) = cache.get(token)
-        {
-            if now < hit.claims.exp + skew {
-                return Ok(hit);
-            }
-            cache.remove(token);
+        if let Some(hit) = self.tokens.get(token, now, skew) {
+            return Ok(hit);
         }
         let unverified = UnverifiedToken::parse(token)?;
         let pool = unverified
@@ -299,37 +287,9 @@ impl<C: Clock> Authorizer<C> {
             skew,
         };
         let claims = unverified.verify(&key, &rules, now)?;
-        let plan = self.plan_for(&claims);
-        let context = Arc::new(decision::context(&claims));
-        let verified = Arc::new(Verified {
-            claims,
-            plan,
-            context,
-            allow_document: OnceLock::new(),
-        });
-        if let Some(cache) = &self.cache {
-            cache.insert(token.into(), verified.clone());
-        }
+        let plan = self.plans.plan_for(&claims, &self.config.routes);
+        let verified = Arc::new(Verified::new(claims, plan));
+        self.tokens.insert(token, verified.clone());
         Ok(verified)
-    }
-
-    fn plan_for(&self, claims: &Claims) -> Arc<PolicyPlan> {
-        let routes = self.config.routes.routes();
-        if routes.len() > 64 {
-            return Arc::new(decision::plan(claims, &self.config.routes));
-        }
-        let mask = routes
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| decision::permits(claims, r))
-            .fold(0u64, |m, (i, _)| m | 1 << i);
-        let mut plans = self
-            .plans
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        plans
-            .entry(mask)
-            .or_insert_with(|| Arc::new(decision::plan(claims, &self.config.routes)))
-            .clone()
     }
 }

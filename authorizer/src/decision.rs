@@ -11,9 +11,9 @@ use crate::token::{Claims, TokenUse};
 
 /// What to answer API Gateway.
 #[derive(Debug)]
-pub enum Decision {
-    /// Allowed: the policy lists every route the token may call.
-    Allow(Arc<PolicyPlan>),
+pub(crate) enum Decision {
+    /// Allowed: the token's plan (every route it may call) is the policy.
+    Allow,
     /// Valid token without the route's scope, `INSUFFICIENT_SCOPE=deny`:
     /// the same plan plus an explicit Deny of the current request (403).
     Deny(Arc<PolicyPlan>),
@@ -24,7 +24,7 @@ pub enum Decision {
 /// Whether a verified token may call `route`, with the built-in Cognito
 /// authorizer's semantics: a route with scopes takes an access token holding
 /// ANY of them; a route without scopes takes an ID token.
-pub fn permits(claims: &Claims, route: &Route) -> bool {
+pub(crate) fn permits(claims: &Claims, route: &Route) -> bool {
     if route.scopes.is_empty() {
         claims.token_use == TokenUse::Id
     } else {
@@ -37,19 +37,19 @@ pub fn permits(claims: &Claims, route: &Route) -> bool {
 }
 
 /// The policy plan of a token: which routes of the table it may call.
-pub fn plan(claims: &Claims, table: &RouteTable) -> PolicyPlan {
+pub(crate) fn plan(claims: &Claims, table: &RouteTable) -> PolicyPlan {
     PolicyPlan::for_table(table, |r| permits(claims, r))
 }
 
 /// Decides a request for `route`, given the token's precomputed `plan`.
-pub fn decide(
+pub(crate) fn decide(
     claims: &Claims,
     route: &Route,
     plan: &Arc<PolicyPlan>,
     mode: InsufficientScope,
 ) -> Decision {
     if permits(claims, route) {
-        return Decision::Allow(plan.clone());
+        return Decision::Allow;
     }
     let wanted = if route.scopes.is_empty() {
         TokenUse::Id
@@ -66,7 +66,7 @@ pub fn decide(
 }
 
 /// The authorizer context passed to the backend: strings only, absent claims omitted.
-pub fn context(claims: &Claims) -> BTreeMap<String, String> {
+pub(crate) fn context(claims: &Claims) -> BTreeMap<String, String> {
     let mut ctx = BTreeMap::new();
     let client_key = match claims.token_use {
         TokenUse::Access => "client_id",
@@ -123,137 +123,81 @@ mod tests {
         }
     }
 
-    fn plan(c: &Claims, t: &RouteTable) -> Arc<PolicyPlan> {
-        Arc::new(super::plan(c, t))
+    /// What a case expects: the plan's Allow patterns of an Allow or a Deny,
+    /// or the `Unauthorized` error (compared by variant).
+    #[derive(Debug)]
+    enum Want {
+        Allow(&'static [&'static str]),
+        Deny(&'static [&'static str]),
+        Unauthorized(AuthError),
     }
 
-    fn route<'a>(t: &'a RouteTable, method: &str, template: &str) -> &'a Route {
-        t.by_template(method.parse().unwrap(), template).unwrap()
-    }
+    use InsufficientScope::{Deny, Unauthorized};
 
-    #[test]
-    fn reader_get_allowed_with_both_get_routes_in_policy() {
+    #[rstest::rstest]
+    #[case::reader_get_allowed_with_both_get_routes_in_policy(
+        access(Some("weather-api/get")), "GET /events", Unauthorized,
+        Want::Allow(&["GET/events", "GET/events/*"])
+    )]
+    #[case::reader_delete_unauthorized(
+        access(Some("weather-api/get weather-api/post")),
+        "DELETE /events/{id}",
+        Unauthorized,
+        Want::Unauthorized(AuthError::InsufficientScope)
+    )]
+    #[case::insufficient_scope_deny_mode_gives_deny_policy(
+        access(Some("weather-api/post")), "GET /events", Deny,
+        Want::Deny(&["POST/events"])
+    )]
+    #[case::scope_claim_missing_unauthorized(
+        access(None),
+        "GET /events",
+        Unauthorized,
+        Want::Unauthorized(AuthError::InsufficientScope)
+    )]
+    #[case::scope_claim_empty_unauthorized(
+        access(Some("")),
+        "GET /events",
+        Unauthorized,
+        Want::Unauthorized(AuthError::InsufficientScope)
+    )]
+    #[case::token_use_id_on_scoped_route_unauthorized_even_in_deny_mode(
+        id_token(),
+        "GET /events",
+        Deny,
+        Want::Unauthorized(AuthError::TokenUseNotAccepted)
+    )]
+    #[case::unscoped_route_takes_id_token_only(
+        id_token(), "GET /me", Unauthorized,
+        Want::Allow(&["GET/me"])
+    )]
+    #[case::unscoped_route_takes_id_token_only_not_access(
+        access(Some("weather-api/get")),
+        "GET /me",
+        Unauthorized,
+        Want::Unauthorized(AuthError::TokenUseNotAccepted)
+    )]
+    fn decides(
+        #[case] claims: Claims,
+        #[case] route: &str,
+        #[case] mode: InsufficientScope,
+        #[case] want: Want,
+    ) {
         let t = table();
-        let c = access(Some("weather-api/get"));
-        let p = plan(&c, &t);
-        let Decision::Allow(p) = decide(
-            &c,
-            route(&t, "GET", "/events"),
-            &p,
-            InsufficientScope::Unauthorized,
-        ) else {
-            panic!("expected allow")
-        };
-        assert_eq!(
-            p.allow.iter().collect::<Vec<_>>(),
-            ["GET/events", "GET/events/*"]
-        );
-    }
-
-    #[test]
-    fn reader_delete_unauthorized() {
-        let t = table();
-        let c = access(Some("weather-api/get weather-api/post"));
-        let d = decide(
-            &c,
-            route(&t, "DELETE", "/events/{id}"),
-            &plan(&c, &t),
-            InsufficientScope::Unauthorized,
-        );
-        assert!(
-            matches!(d, Decision::Unauthorized(AuthError::InsufficientScope)),
-            "{d:?}"
-        );
-    }
-
-    #[test]
-    fn insufficient_scope_deny_mode_gives_deny_policy() {
-        let t = table();
-        let c = access(Some("weather-api/post"));
-        let d = decide(
-            &c,
-            route(&t, "GET", "/events"),
-            &plan(&c, &t),
-            InsufficientScope::Deny,
-        );
-        let Decision::Deny(p) = d else {
-            panic!("expected deny: {d:?}")
-        };
-        assert_eq!(p.allow.iter().collect::<Vec<_>>(), ["POST/events"]);
-    }
-
-    #[test]
-    fn scope_claim_missing_unauthorized() {
-        let t = table();
-        let c = access(None);
-        let d = decide(
-            &c,
-            route(&t, "GET", "/events"),
-            &plan(&c, &t),
-            InsufficientScope::Unauthorized,
-        );
-        assert!(matches!(
-            d,
-            Decision::Unauthorized(AuthError::InsufficientScope)
-        ));
-    }
-
-    #[test]
-    fn scope_claim_empty_unauthorized() {
-        let t = table();
-        let c = access(Some(""));
-        let d = decide(
-            &c,
-            route(&t, "GET", "/events"),
-            &plan(&c, &t),
-            InsufficientScope::Unauthorized,
-        );
-        assert!(matches!(
-            d,
-            Decision::Unauthorized(AuthError::InsufficientScope)
-        ));
-    }
-
-    #[test]
-    fn token_use_id_on_scoped_route_unauthorized_even_in_deny_mode() {
-        let t = table();
-        let c = id_token();
-        let d = decide(
-            &c,
-            route(&t, "GET", "/events"),
-            &plan(&c, &t),
-            InsufficientScope::Deny,
-        );
-        assert!(
-            matches!(d, Decision::Unauthorized(AuthError::TokenUseNotAccepted)),
-            "{d:?}"
-        );
-    }
-
-    #[test]
-    fn unscoped_route_takes_id_token_only() {
-        let t = table();
-        let id = id_token();
-        assert!(matches!(
-            decide(
-                &id,
-                route(&t, "GET", "/me"),
-                &plan(&id, &t),
-                InsufficientScope::Unauthorized
-            ),
-            Decision::Allow(_)
-        ));
-        let acc = access(Some("weather-api/get"));
-        let d = decide(
-            &acc,
-            route(&t, "GET", "/me"),
-            &plan(&acc, &t),
-            InsufficientScope::Unauthorized,
-        );
-        assert!(matches!(
-            d,
-            Decision::Unauthorized(AuthError::TokenUseNotAccepted)
-        ));
+        let key: crate::routes::RouteKey = route.parse().unwrap();
+        let route = t.get(&key).unwrap();
+        let plan = Arc::new(super::plan(&claims, &t));
+        let allowed = plan.allow.iter().map(String::as_str).collect::<Vec<_>>();
+        match (decide(&claims, route, &plan, mode), want) {
+            (Decision::Allow, Want::Allow(a)) => assert_eq!(allowed, a),
+            (Decision::Deny(p), Want::Deny(a)) => {
+                assert!(Arc::ptr_eq(&p, &plan), "the token's own plan");
+                assert_eq!(allowed, a)
+            }
+            (Decision::Unauthorized(got), Want::Unauthorized(e))
+                if std::mem::discriminant(&got) == std::mem::discriminant(&e) => {}
+            (got, want) => panic!("expected {want:?}, got {got:?}"),
+        }
     }
 
     #[test]

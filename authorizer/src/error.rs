@@ -91,3 +91,23 @@ impl AuthError {
         }
     }
 }
+
+/// The exact error message API Gateway turns into a 401.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+
+/// The one place errors meet API Gateway: fixed messages, details only in logs.
+impl From<AuthError> for lambda_runtime::Diagnostic {
+    fn from(error: AuthError) -> Self {
+        if error.is_server_fault() {
+            Self {
+                error_type: "AuthorizerError".into(),
+                error_message: "authorizer unavailable".into(),
+            }
+        } else {
+            Self {
+                error_type: UNAUTHORIZED.into(),
+                error_message: UNAUTHORIZED.into(),
+            }
+        }
+    }
+}

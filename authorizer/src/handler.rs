@@ -3,14 +3,11 @@
 use lambda_runtime::{Diagnostic, LambdaEvent};
 
 use crate::authorizer::{Authorizer, Clock};
-use crate::error::AuthError;
 use crate::event::{AuthorizerEvent, AuthorizerResponse};
 
-/// The exact error message API Gateway turns into a 401.
-pub const UNAUTHORIZED: &str = "Unauthorized";
-
 /// Handles one invocation. Client failures become the error `Unauthorized`
-/// (401); failures of the authorizer itself another error (500).
+/// (401); failures of the authorizer itself another error (500): see
+/// `From<AuthError> for Diagnostic`.
 pub async fn handle<C: Clock>(
     authorizer: &Authorizer<C>,
     event: LambdaEvent<AuthorizerEvent>,
@@ -23,7 +20,7 @@ pub async fn handle<C: Clock>(
     let route = outcome.route.map(tracing::field::display);
     match &outcome.result {
         Ok(_) => tracing::info!(
-            decision = outcome.decision,
+            decision = outcome.decision.as_str(),
             reason = outcome.reason,
             route,
             client_id,
@@ -44,20 +41,5 @@ pub async fn handle<C: Clock>(
             "authorizer decision"
         ),
     }
-    outcome.result.map_err(to_diagnostic)
-}
-
-/// The one place errors meet API Gateway: fixed messages, details only in logs.
-pub fn to_diagnostic(error: AuthError) -> Diagnostic {
-    if error.is_server_fault() {
-        Diagnostic {
-            error_type: "AuthorizerError".into(),
-            error_message: "authorizer unavailable".into(),
-        }
-    } else {
-        Diagnostic {
-            error_type: UNAUTHORIZED.into(),
-            error_message: UNAUTHORIZED.into(),
-        }
-    }
+    outcome.result.map_err(Diagnostic::from)
 }

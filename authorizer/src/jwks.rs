@@ -32,9 +32,6 @@ pub enum JwksError {
     /// The body is not a JWKS with at least one usable RS256 key.
     #[error("JWKS is malformed: {0}")]
     Malformed(String),
-    /// The JWKS file could not be read.
-    #[error("JWKS file: {0}")]
-    File(#[source] std::io::Error),
     /// No JWKS has been fetched yet and the penalty window forbids another try.
     #[error("no keys cached and a fetch failed recently")]
     NoneCached,
@@ -146,15 +143,15 @@ fn usable_key(jwk: &JwkJson) -> Result<DecodingKey, &'static str> {
 
 /// Settings of the key cache.
 #[derive(Debug, Clone)]
-pub struct JwksSettings {
+pub(crate) struct JwksSettings {
     /// Where to fetch the JWKS.
-    pub uri: String,
+    pub(crate) uri: String,
     /// Request timeout.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Body size cap in bytes.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
     /// After a refetch, unknown kids are rejected without fetching for this long (seconds).
-    pub penalty_seconds: f64,
+    pub(crate) penalty_seconds: f64,
 }
 
 #[derive(Debug, Default)]
@@ -168,7 +165,7 @@ struct State {
 
 /// The key cache of one user pool.
 #[derive(Debug)]
-pub struct JwksCache {
+pub(crate) struct JwksCache {
     settings: JwksSettings,
     client: reqwest::Client,
     state: RwLock<State>,
@@ -177,7 +174,7 @@ pub struct JwksCache {
 
 impl JwksCache {
     /// A cache with no keys yet; `client` is shared by all pools.
-    pub fn new(settings: JwksSettings, client: reqwest::Client) -> Self {
+    pub(crate) fn new(settings: JwksSettings, client: reqwest::Client) -> Self {
         Self {
             settings,
             client,
@@ -187,7 +184,7 @@ impl JwksCache {
     }
 
     /// The HTTP client an authorizer should use for JWKS: rustls, no redirects, timeouts.
-    pub fn http_client(timeout: Duration) -> Result<reqwest::Client, JwksError> {
+    pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, JwksError> {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
@@ -197,7 +194,7 @@ impl JwksCache {
     }
 
     /// Replaces the key set (from `JWKS_FILE` or a test).
-    pub fn preload(&self, keys: KeySet) {
+    pub(crate) fn preload(&self, keys: KeySet) {
         if let Ok(mut state) = self.state.write() {
             state.keys = Arc::new(keys);
         }
@@ -205,7 +202,7 @@ impl JwksCache {
 
     /// Fetches the JWKS now (init). A failure leaves the cache as it was and
     /// does not start a penalty window: the first request tries again.
-    pub async fn fetch_now(&self) -> Result<usize, JwksError> {
+    pub(crate) async fn fetch_now(&self) -> Result<usize, JwksError> {
         let _guard = self.fetching.lock().await;
         let keys = self.fetch().await?;
         let n = keys.len();
@@ -217,7 +214,7 @@ impl JwksCache {
     }
 
     /// The verification key for `kid` at time `now` (seconds).
-    pub async fn key(&self, kid: &str, now: f64) -> Result<Arc<DecodingKey>, AuthError> {
+    pub(crate) async fn key(&self, kid: &str, now: f64) -> Result<Arc<DecodingKey>, AuthError> {
         let seen_generation = {
             let state = self.read();
             if let Some(found) = state.keys.get(kid) {

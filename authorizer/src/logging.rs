@@ -10,7 +10,7 @@ use tracing_subscriber::filter::LevelFilter;
 const CAPPED: [&str; 2] = ["lambda_runtime", "lambda_runtime_api_client"];
 
 /// The filter: the configured level, with the runtime crates capped at DEBUG.
-pub fn filter(level: Option<&str>) -> EnvFilter {
+pub(crate) fn filter(level: Option<&str>) -> EnvFilter {
     let level = level
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);

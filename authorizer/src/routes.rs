@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::glob::Atom;
+
 /// A route's method: one of the HTTP methods API Gateway routes on (REST and
 /// HTTP APIs alike), or `ANY`, which stands for all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -230,27 +232,26 @@ impl RouteKey {
         matches!(self.segments.last(), Some(Segment::Greedy(_)))
     }
 
-    /// The language of requests this route matches, as `METHOD/path` tokens
-    /// for [`crate::policy`]'s intersection test: a parameter is one or more
+    /// The language of requests this route matches, as `METHOD/path` glob
+    /// atoms for the policy's intersection test: a parameter is one or more
     /// characters other than `/`, a greedy parameter one or more of any.
-    pub fn request_pattern(&self) -> Vec<crate::policy::Token> {
-        use crate::policy::Token;
-        let mut out: Vec<Token> = Vec::new();
+    pub(crate) fn request_pattern(&self) -> Vec<Atom> {
+        let mut out: Vec<Atom> = Vec::new();
         if self.method == Method::Any {
             // Only real method names: the policy never writes `*` for ANY.
-            out.extend([Token::NonSlash, Token::SegStar]);
+            out.extend([Atom::NonSlash, Atom::SegStar]);
         } else {
-            out.extend(self.method.as_str().bytes().map(Token::Lit));
+            out.extend(self.method.as_str().bytes().map(Atom::Lit));
         }
         if self.segments.is_empty() {
-            out.push(Token::Lit(b'/'));
+            out.push(Atom::Lit(b'/'));
         }
         for segment in &self.segments {
-            out.push(Token::Lit(b'/'));
+            out.push(Atom::Lit(b'/'));
             match segment {
-                Segment::Static(s) => out.extend(s.bytes().map(Token::Lit)),
-                Segment::Param(_) => out.extend([Token::NonSlash, Token::SegStar]),
-                Segment::Greedy(_) => out.extend([Token::Any, Token::AnyStar]),
+                Segment::Static(s) => out.extend(s.bytes().map(Atom::Lit)),
+                Segment::Param(_) => out.extend([Atom::NonSlash, Atom::SegStar]),
+                Segment::Greedy(_) => out.extend([Atom::Any, Atom::AnyStar]),
             }
         }
         out

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use authorizer::Authorizer;
+use authorizer::{Authorizer, Verdict};
 use serde::Deserialize;
 use support::*;
 
@@ -204,7 +204,7 @@ fn same_verdicts_as_aws_jwt_verify() {
         };
         let event = token_event(&case.token, "GET", path);
         let outcome = rt.block_on(authorizer.handle(&event));
-        let we_allow = outcome.result.is_ok() && outcome.decision == "allow";
+        let we_allow = outcome.result.is_ok() && outcome.decision == Verdict::Allow;
         let our_reason = outcome.reason.unwrap_or("allowed");
 
         let t = tally.entry(case.kind.as_str()).or_default();

@@ -109,7 +109,7 @@ async fn probe(
         let outcome = a.handle(&get(&token)).await;
         slowest = slowest.max(started.elapsed());
         assert!(
-            outcome.result.is_err() && outcome.decision != "allow",
+            outcome.result.is_err() && outcome.decision != authorizer::Verdict::Allow,
             "{fault}: {what} was allowed"
         );
     }

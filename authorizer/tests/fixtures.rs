@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use authorizer::{Authorizer, AuthorizerEvent, Config, SystemClock, handler};
+use authorizer::{Authorizer, AuthorizerEvent, Config, SystemClock};
 use lambda_runtime::{Context, LambdaEvent};
 use test_support::fixtures::{ExpectedTable, Outcome};
 
@@ -55,7 +55,7 @@ async fn every_fixture_gives_its_documented_answer() {
             serde_json::from_str(&std::fs::read_to_string(dir.join(&fixture.file)).unwrap())
                 .unwrap();
         let outcome =
-            match handler::handle(&authorizer, LambdaEvent::new(event, Context::default())).await {
+            match authorizer::handle(&authorizer, LambdaEvent::new(event, Context::default())).await {
                 Ok(answer) => Outcome::Answer(serde_json::to_value(&answer).unwrap()),
                 Err(d) => Outcome::Error(d.error_message),
             };

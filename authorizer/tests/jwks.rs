@@ -122,7 +122,7 @@ async fn no_keys_and_endpoint_down_fails_closed_as_server_fault() {
     let err = r.expect_err("must not allow");
     assert!(matches!(err, AuthError::KeysUnavailable(_)), "{err:?}");
     assert!(err.is_server_fault());
-    let diagnostic = authorizer::handler::to_diagnostic(err);
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
     assert_ne!(diagnostic.error_message, "Unauthorized");
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use authorizer::AuthorizerEvent;
+use authorizer::{AuthorizerEvent, Verdict};
 use serde_json::json;
 use support::*;
 
@@ -148,8 +148,8 @@ fn run(decisions: usize, tasks: usize, cold: usize) -> Report {
                             _ => &bad[n % bad.len()],
                         };
                         let outcome = authorizer.handle(&case.event).await;
-                        let allowed = outcome.decision == "allow" && outcome.result.is_ok();
-                        if allowed != case.allow || outcome.decision == "error" {
+                        let allowed = outcome.decision == Verdict::Allow && outcome.result.is_ok();
+                        if allowed != case.allow || outcome.decision == Verdict::Error {
                             errors.fetch_add(1, Ordering::Relaxed);
                         }
                         done.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use authorizer::{Authorizer, AuthorizerEvent, AuthorizerResponse, Config};
+use authorizer::{Authorizer, AuthorizerEvent, AuthorizerResponse, Config, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 const NOW: f64 = 1_700_000_000.5;
@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let outcome = RT.block_on(AUTHORIZER.handle(&event));
-    if outcome.decision == "allow" {
+    if outcome.decision == Verdict::Allow {
         assert!(outcome.verified.is_some(), "allow without a verified token");
         match &outcome.result {
             Ok(AuthorizerResponse::Simple(r)) => assert!(r.is_authorized),

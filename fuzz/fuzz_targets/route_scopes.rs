@@ -4,8 +4,7 @@
 //! round-trip its keys, and answer path lookups without panicking.
 #![no_main]
 
-use authorizer::Config;
-use authorizer::routes::{Method, RouteKey, RouteTable};
+use authorizer::{Config, Method, RouteKey, RouteTable};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use authorizer::token::{Rules, UnverifiedToken, extract_token};
+use authorizer::{Rules, UnverifiedToken, extract_token};
 use jsonwebtoken::DecodingKey;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,7 +14,7 @@ const NOW: f64 = 1_700_000_000.5;
 const ISSUERS: &[&str] = &["https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"];
 
 static KEY: LazyLock<Arc<DecodingKey>> = LazyLock::new(|| {
-    authorizer::jwks::KeySet::from_json(include_bytes!(
+    authorizer::KeySet::from_json(include_bytes!(
         "../../authorizer/fixtures/keys/test-jwks.json"
     ))
     .expect("TEST-ONLY JWKS")

@@ -27,8 +27,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use authorizer::policy;
-use authorizer::routes::{Method as RouteMethod, Route, RouteKey, RouteTable, ScopeSet, Segment};
+use authorizer::{Method as RouteMethod, Route, RouteKey, RouteTable, ScopeSet, Segment};
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayProxyRequest, ApiGatewayProxyRequestContext,
     ApiGatewayProxyResponse,
@@ -518,7 +517,7 @@ impl LocalGateway {
                 (entry, false)
             }
         };
-        if !policy::evaluate(&entry.policy, arn) {
+        if !authorizer::evaluate(&entry.policy, arn) {
             let response = self.config.error_response(
                 "ACCESS_DENIED",
                 StatusCode::FORBIDDEN,

@@ -29,7 +29,7 @@ mod expr;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub use authorizer::routes::{Method, RouteKey, RouteTable};
+pub use authorizer::{Method, RouteKey, RouteTable};
 pub use document::{
     ApiAuth, ApiEvent, ApiProperties, AttributeDefinition, AuthorizerProperties, BuildProperties,
     CorsProperties, Document, Environment, Event, EventAuth, FunctionGlobals, FunctionProperties,

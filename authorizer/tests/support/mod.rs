@@ -1,6 +1,7 @@
 //! Shared test support: the one test-token builder, TEST-ONLY keys, events,
 //! and a real JWKS server on 127.0.0.1 that counts requests and injects faults
 //! (test-support's `JwksMock`, on wiremock).
+#![allow(unreachable_pub)] // one module shared by several test crates and the bench, each using a part
 #![allow(dead_code)]
 
 use std::collections::HashMap;

@@ -52,14 +52,7 @@ impl Document {
     pub fn parse(yaml: &str) -> Result<Self, TemplateError> {
         let value: Value = serde_yaml_ng::from_str(yaml).map_err(TemplateError::Yaml)?;
         let sections: Sections = read(value, "")?;
-        let resources = sections
-            .resources
-            .into_iter()
-            .map(|(id, body)| {
-                let resource = Resource::read(body, &format!("Resources.{id}"))?;
-                Ok((id, resource))
-            })
-            .collect::<Result<_, TemplateError>>()?;
+        let resources = read_each(sections.resources, "Resources", Resource::read)?;
         Ok(Self {
             parameters: sections.parameters,
             conditions: sections.conditions,
@@ -78,6 +71,21 @@ impl Document {
             .iter()
             .filter_map(move |(id, r)| kind(&r.kind).map(|t| (id.as_str(), r, t)))
     }
+}
+
+/// Reads each entry of a mapping with `read`, at `at.NAME`.
+fn read_each<T>(
+    entries: BTreeMap<String, Value>,
+    at: &str,
+    read: fn(Value, &str) -> Result<T, TemplateError>,
+) -> Result<BTreeMap<String, T>, TemplateError> {
+    entries
+        .into_iter()
+        .map(|(name, body)| {
+            let value = read(body, &format!("{at}.{name}"))?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// Deserializes `value` as `T`, an error naming its place below `at`.
@@ -215,14 +223,8 @@ impl Resource {
             "AWS::Serverless::Api" => ResourceKind::Api(Box::new(properties(body, at)?)),
             "AWS::Serverless::Function" => {
                 let raw: RawFunctionProperties = properties(body, at)?;
-                let events = raw
-                    .events
-                    .into_iter()
-                    .map(|(name, event)| {
-                        let event = Event::read(event, &format!("{at}.Properties.Events.{name}"))?;
-                        Ok((name, event))
-                    })
-                    .collect::<Result<_, TemplateError>>()?;
+                let events =
+                    read_each(raw.events, &format!("{at}.Properties.Events"), Event::read)?;
                 ResourceKind::Function(FunctionProperties {
                     environment: raw.environment,
                     events,

@@ -1,6 +1,7 @@
 //! A real OAuth 2.0 token server (and a resource endpoint) on 127.0.0.1:0 for
 //! the tests: counts requests, records them, and answers as told.
 #![allow(dead_code)] // each test binary uses a different part
+#![allow(unreachable_pub)] // and sees the `pub` items of this module as its own
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -2,6 +2,7 @@
 //! them, and replies decoded for assertions.
 // Each test binary compiles this module on its own and uses part of it.
 #![allow(dead_code)]
+#![allow(unreachable_pub)]
 
 pub mod moto;
 
