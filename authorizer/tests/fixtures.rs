@@ -54,11 +54,15 @@ async fn every_fixture_gives_its_documented_answer() {
         let event: AuthorizerEvent =
             serde_json::from_str(&std::fs::read_to_string(dir.join(&fixture.file)).unwrap())
                 .unwrap();
-        let outcome =
-            match authorizer::handle(&authorizer, LambdaEvent::new(event, Context::default())).await {
-                Ok(answer) => Outcome::Answer(serde_json::to_value(&answer).unwrap()),
-                Err(d) => Outcome::Error(d.error_message),
-            };
+        let outcome = match authorizer::handle(
+            &authorizer,
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        {
+            Ok(answer) => Outcome::Answer(serde_json::to_value(&answer).unwrap()),
+            Err(d) => Outcome::Error(d.error_message),
+        };
         if let Err(problem) = fixture.expect.check(&outcome) {
             panic!("{}: {problem}", fixture.file);
         }
