@@ -205,7 +205,7 @@ async fn endpoint_down_then_back_with_rotated_keys() {
     let (switch, switch_uri) = behind_switch(&server).await;
     let (a, clock) = faulty_authorizer(&switch_uri, "5");
     a.fetch_keys().await;
-    assert_eq!(server.hits(), 1);
+    server.assert_calls(1);
 
     switch.down().await;
     server.set(Reply::Body(jwks_body("keys/other-jwks.json")));
@@ -228,7 +228,7 @@ async fn endpoint_down_then_back_with_rotated_keys() {
     advance(&clock, 6.0);
     let r = a.handle(&get(&other_kid_token())).await.result;
     assert!(r.is_ok(), "recovered without a restart: {r:?}");
-    assert_eq!(server.hits(), 2);
+    server.assert_calls(2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! Every event fixture gives the answer `fixtures/expected.json` (and the
-//! crate README) promise, under the configuration of `fixtures/authorizer.env`,
+//! crate README's table, checked against it) promise, under the configuration of `fixtures/authorizer.env`,
 //! the same files `cargo lambda invoke --data-file` uses.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use authorizer::{Authorizer, AuthorizerEvent, Config, SystemClock, handler};
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::Value;
+use test_support::fixtures::{ExpectedTable, Outcome};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -35,44 +35,32 @@ fn fixture_config() -> Config {
 async fn every_fixture_gives_its_documented_answer() {
     let authorizer = Authorizer::new(fixture_config(), SystemClock).unwrap();
     let dir = root().join("authorizer/fixtures");
-    let expected: BTreeMap<String, String> =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if !(name.starts_with("apigw-") && name.ends_with(".json")) {
-            continue;
-        }
-        let want = expected
-            .get(&name)
-            .unwrap_or_else(|| panic!("{name} has no entry in expected.json"));
-        let event: AuthorizerEvent =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(&name)).unwrap()).unwrap();
-        let answer =
-            handler::handle(&authorizer, LambdaEvent::new(event, Context::default())).await;
-        let got = match answer {
-            Ok(r) => {
-                let json = serde_json::to_value(&r).unwrap();
-                match (
-                    json.get("isAuthorized"),
-                    &json["policyDocument"]["Statement"][0]["Effect"],
-                ) {
-                    (Some(Value::Bool(true)), _) => "authorized",
-                    (Some(Value::Bool(false)), _) => "not-authorized",
-                    (None, Value::String(e)) if e == "Allow" => "allow",
-                    (None, Value::String(e)) if e == "Deny" => "deny",
-                    _ => panic!("{name}: unexpected answer {json}"),
-                }
-            }
-            Err(d) if d.error_message == "Unauthorized" => "unauthorized",
-            Err(d) => panic!("{name}: unexpected error {d:?}"),
-        };
-        assert_eq!(got, want, "{name}");
-        seen += 1;
-    }
+    let table = ExpectedTable::load(&root(), "authorizer").unwrap();
+    assert_eq!(table.function, "authorizer");
     assert_eq!(
-        seen,
-        expected.len(),
-        "expected.json lists fixtures that do not exist"
+        table.env_file.as_deref(),
+        Some("authorizer/fixtures/authorizer.env")
     );
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("apigw-") && name.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = table.fixtures.iter().map(|f| f.file.clone()).collect();
+    listed.sort();
+    assert_eq!(files, listed, "every fixture once in expected.json");
+    for fixture in &table.fixtures {
+        let event: AuthorizerEvent =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(&fixture.file)).unwrap())
+                .unwrap();
+        let outcome =
+            match handler::handle(&authorizer, LambdaEvent::new(event, Context::default())).await {
+                Ok(answer) => Outcome::Answer(serde_json::to_value(&answer).unwrap()),
+                Err(d) => Outcome::Error(d.error_message),
+            };
+        if let Err(problem) = fixture.expect.check(&outcome) {
+            panic!("{}: {problem}", fixture.file);
+        }
+    }
 }

@@ -40,7 +40,7 @@ async fn many_concurrent_first_requests_share_one_fetch() {
     for t in tasks {
         assert!(t.await.unwrap());
     }
-    assert_eq!(server.hits(), 1);
+    server.assert_calls(1);
 }
 
 #[tokio::test]
@@ -48,7 +48,7 @@ async fn init_fetch_loads_keys() {
     let server = JwksServer::start(Reply::Body(jwks_body("keys/test-jwks.json"))).await;
     let (a, _) = fetching_authorizer(&server.uri, &[]);
     a.fetch_keys().await;
-    assert_eq!(server.hits(), 1);
+    server.assert_calls(1);
     assert!(
         a.handle(&get(&TokenBuilder::access("weather-api/get").sign()))
             .await
@@ -70,7 +70,7 @@ async fn failed_init_fetch_retried_by_first_request() {
             .result
             .is_ok()
     );
-    assert_eq!(server.hits(), 2);
+    server.assert_calls(2);
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn rotated_key_found_by_one_refetch() {
     a.fetch_keys().await;
     server.set(Reply::Body(jwks_body("keys/other-jwks.json")));
     assert!(a.handle(&get(&other_kid_token())).await.result.is_ok());
-    assert_eq!(server.hits(), 2);
+    server.assert_calls(2);
 }
 
 #[tokio::test]

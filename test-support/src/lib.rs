@@ -1,4 +1,10 @@
-//! Test-only helpers shared by the workspace's crates (a dev-dependency only).
+//! Test-only helpers shared by the workspace's crates (a dev-dependency only, and the
+//! local stack's): [`fixtures`] (the `expected.json` fixture tables), [`jwks`] (a JWKS
+//! endpoint mock), [`ClosedPort`] and [`Switch`] (an endpoint that goes down and up: no
+//! mock-server crate does that).
+
+pub mod fixtures;
+pub mod jwks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

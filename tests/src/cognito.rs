@@ -28,38 +28,13 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hyper::http::request::Parts;
 use hyper::{Method, StatusCode, header};
 use serde_json::{Value, json};
+// The workspace's one secret type: `Debug` and `Display` print `[redacted]`.
+use token_cache::ClientSecret;
 
 use crate::StackError;
 use crate::http::{Body, Handler, HttpResponse};
 use crate::log::LogFile;
 use crate::template::StackModel;
-
-/// A client secret: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// The fixed local client id of an app client: its logical id, lower case, padded to
 /// Cognito's 26 characters, e.g. `serviceclient0local0000000`.
@@ -77,7 +52,7 @@ pub fn local_client_id(logical_id: &str) -> String {
 }
 
 /// The fixed LOCAL-ONLY secret of an app client (Cognito's are 51 characters).
-pub fn local_client_secret(logical_id: &str) -> Secret {
+pub fn local_client_secret(logical_id: &str) -> ClientSecret {
     let base: String = logical_id
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -87,7 +62,7 @@ pub fn local_client_secret(logical_id: &str) -> Secret {
     while secret.len() < 51 {
         secret.push('x');
     }
-    Secret(secret)
+    ClientSecret::new(secret)
 }
 
 /// An app client as the local issuer knows it.
@@ -98,7 +73,7 @@ pub struct LocalClient {
     /// The client id.
     pub client_id: String,
     /// The client secret.
-    pub secret: Secret,
+    pub secret: ClientSecret,
     /// `AllowedOAuthScopes`.
     pub allowed_scopes: BTreeSet<String>,
     /// Whether the client may use the client_credentials grant.
@@ -280,7 +255,7 @@ pub struct TokenRequest {
     /// The client id (Basic user or `client_id`).
     pub client_id: Option<String>,
     /// The secret (Basic password or `client_secret`).
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ClientSecret>,
     /// Whether the client authenticated with HTTP Basic.
     pub basic: bool,
     /// The requested scopes (`None`: no `scope` parameter).
@@ -332,7 +307,7 @@ impl TokenRequest {
         Ok(Self {
             grant_type,
             client_id,
-            client_secret: client_secret.map(Secret),
+            client_secret: client_secret.map(ClientSecret::new),
             basic: basic_used,
             scope,
         })
@@ -823,7 +798,10 @@ mod tests {
     #[test]
     fn secrets_are_redacted() {
         let secret = local_client_secret("ServiceClient");
-        assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
+        assert_eq!(
+            format!("{secret:?} {secret}"),
+            "ClientSecret([redacted]) [redacted]"
+        );
         let client = &config().clients[0];
         assert!(!format!("{client:?}").contains(secret.expose()));
     }

@@ -38,6 +38,14 @@ pub enum StackError {
         /// What went wrong, with the log file to read.
         problem: String,
     },
+    /// A server the stack supervises (`cargo lambda watch`, ...) did not start or serve.
+    #[error("{service}: {problem}")]
+    Service {
+        /// The server, e.g. `cargo lambda watch`.
+        service: String,
+        /// What went wrong, with the log file to read.
+        problem: String,
+    },
     /// The signing key could not be generated or used.
     #[error("signing key: {0}")]
     Crypto(String),

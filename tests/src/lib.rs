@@ -12,17 +12,23 @@
 
 //!
 //! The local stack itself: [`cognito`] (a token issuer standing in for Cognito),
-//! [`gateway`] (API Gateway's REST semantics in front of the functions), [`stack`]
-//! (`cargo lambda watch` and both servers started and stopped together), [`http`] and
+//! [`gateway`] (API Gateway's REST semantics in front of the functions), [`supervisor`]
+//! (starting and stopping server processes, and whatever they spawned), [`watch`]
+//! (`cargo lambda watch` and `invoke`), [`stack`] (`cargo lambda watch` and both servers
+//! started and stopped together), [`banner`] (what `scripts/local-stack` prints, from
+//! text files), [`http`] and
 //! [`log`] (their small shared server and request logs).
 
+pub mod banner;
 pub mod cognito;
 pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod log;
 pub mod stack;
+pub mod supervisor;
 pub mod template;
+pub mod watch;
 
 pub use error::StackError;
 pub use stack::{Stack, StackOptions};

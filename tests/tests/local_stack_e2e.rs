@@ -1,23 +1,28 @@
 //! End to end: the real authorizer and weather-api under `cargo lambda watch`, behind the
 //! local API Gateway, with tokens from the local Cognito, all read from template.yaml.
 //!
-//! One stack is started for the whole file (building and starting it is the slow part)
-//! and every step below runs against it, in order; a failing step does not hide the
-//! others: all failures are listed at the end. The log scan runs last, over every log
-//! line the stack wrote during all the other steps.
+//! One stack is started for the whole file (building and starting it is the slow part),
+//! on the first case that runs, and every case below is a named test run against it, in
+//! order, one at a time (a libtest-mimic harness: `cargo test -p local-stack --test
+//! local_stack_e2e -- policy_cache` runs just that one; a failing case does not hide the
+//! others). The stack is stopped at the end of the binary whatever ran; the last two
+//! cases stop it themselves: `stop_leaves_no_process_behind` checks nothing it started
+//! is left, `logs_hold_no_token_or_secret` scans every log line the stack wrote during
+//! all the cases that ran.
 //!
-//! Needs `cargo lambda` on PATH (`scripts/test` puts `.venv/bin` there); without it the
-//! test fails and says so.
+//! Needs `cargo lambda` on PATH (`scripts/test` puts `.venv/bin` there); without it every
+//! case fails and says so.
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use local_stack::cognito::{Signer, unix_now};
+use local_stack::supervisor::ServiceProcess;
 use local_stack::{Stack, StackOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -31,6 +36,15 @@ struct Ctx {
     http: reqwest::Client,
     /// Tokens the steps made themselves (expired, foreign): the log scan looks for them too.
     forged: Mutex<Vec<String>>,
+    /// Once stopped: what ran just before, and in how many sessions.
+    stopped: tokio::sync::Mutex<Option<Stopped>>,
+}
+
+/// The stack's processes just before [`Ctx::stop`], with their sessions.
+#[derive(Clone)]
+struct Stopped {
+    running: Vec<ServiceProcess>,
+    sessions: BTreeSet<i32>,
 }
 
 struct Reply {
@@ -104,6 +118,22 @@ impl Ctx {
 
     fn invocations(&self) -> u64 {
         self.stack.gateway.authorizer_invocations()
+    }
+
+    /// Stops the stack once (every process flushes its logs), noting what ran just before.
+    async fn stop(&self) -> Stopped {
+        let mut stopped = self.stopped.lock().await;
+        if let Some(s) = &*stopped {
+            return s.clone();
+        }
+        let running = self.stack.processes().await;
+        let sessions = running.iter().filter_map(|p| session(p.pid)).collect();
+        self.stack.stop().await;
+        stopped.insert(Stopped { running, sessions }).clone()
+    }
+
+    async fn is_stopped(&self) -> bool {
+        self.stopped.lock().await.is_some()
     }
 }
 
@@ -544,6 +574,16 @@ async fn token_cache_example(ctx: Arc<Ctx>) {
 /// Every log line the stack wrote holds no token and no client secret; and the logs
 /// are the real ones (they record the requests above), so the scan is not vacuous.
 async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
+    if !ctx.is_stopped().await {
+        // Requests of its own, so that the scan is never vacuous however the cases
+        // were filtered.
+        let token = ctx.token(SERVICE, None).await;
+        let r = ctx.call(Method::GET, "/events", Some(&token)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = ctx.call(Method::POST, "/events", Some(&token)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    ctx.stop().await;
     let logs = ctx.stack.logs().unwrap();
     let text_of = |name: &str| {
         logs.iter()
@@ -564,11 +604,7 @@ async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
     );
 
     let mut tokens = ctx.stack.cognito.issued_tokens();
-    assert!(
-        tokens.len() >= 10,
-        "the steps issued tokens: {}",
-        tokens.len()
-    );
+    assert!(!tokens.is_empty(), "the cases issued tokens");
     tokens.extend(ctx.forged.lock().unwrap().iter().cloned());
     let secrets: Vec<String> = ctx
         .stack
@@ -615,81 +651,137 @@ async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
     );
 }
 
+/// `stop()` ended the watcher and both functions (each in a session of its own, out
+/// of the watcher's process group): none of the processes running before is left.
+async fn stop_leaves_no_process_behind(ctx: Arc<Ctx>) {
+    let Stopped { running, sessions } = ctx.stop().await;
+    let names: BTreeSet<&str> = running.iter().map(|p| p.name.as_str()).collect();
+    for name in ["cargo-lambda", "authorizer", "weather-api"] {
+        assert!(names.contains(name), "{name} ran before stop: {running:?}");
+    }
+    assert!(
+        sessions.len() >= 3,
+        "the functions ran in sessions of their own: {sessions:?}"
+    );
+    assert_eq!(ctx.stack.processes().await, vec![], "none left");
+    let alive: Vec<&ServiceProcess> = running.iter().filter(|p| is_alive(p.pid)).collect();
+    assert!(alive.is_empty(), "still alive after stop: {alive:?}");
+}
+
+/// The session of a live process.
+fn session(pid: i32) -> Option<i32> {
+    procfs::process::Process::new(pid)
+        .ok()?
+        .stat()
+        .ok()
+        .map(|s| s.session)
+}
+
+/// Whether a process runs (a zombie has ended).
+fn is_alive(pid: i32) -> bool {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .is_ok_and(|s| s.state != 'Z')
+}
+
 // ---------------------------------------------------------------------------------
 
-type Step = fn(Arc<Ctx>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+/// The stack every case shares, started by the first case that runs.
+struct Shared {
+    runtime: tokio::runtime::Runtime,
+    log_dir: PathBuf,
+    ctx: OnceLock<Result<Arc<Ctx>, String>>,
+}
 
-macro_rules! steps {
-    ($($name:ident),* $(,)?) => {
-        vec![$((stringify!($name), (|c| Box::pin($name(c))) as Step)),*]
+impl Shared {
+    fn ctx(&self) -> Result<Arc<Ctx>, String> {
+        self.ctx
+            .get_or_init(|| {
+                self.runtime.block_on(async {
+                    let started = Instant::now();
+                    let stack = Stack::start(StackOptions::for_tests(self.log_dir.clone()))
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "starting the local stack: {e} (logs in {})",
+                                self.log_dir.display()
+                            )
+                        })?;
+                    eprintln!("stack started in {:.1} s", started.elapsed().as_secs_f64());
+                    let http = reqwest::Client::builder()
+                        .timeout(Duration::from_secs(60))
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    Ok(Arc::new(Ctx {
+                        stack,
+                        http,
+                        forged: Mutex::new(Vec::new()),
+                        stopped: tokio::sync::Mutex::new(None),
+                    }))
+                })
+            })
+            .clone()
+    }
+
+    /// A named case: runs `case` against the shared stack on the runtime.
+    fn trial<F>(self: &Arc<Self>, name: &str, case: fn(Arc<Ctx>) -> F) -> libtest_mimic::Trial
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let shared = self.clone();
+        libtest_mimic::Trial::test(name, move || {
+            let ctx = shared.ctx()?;
+            // A task of its own: a panic fails this case, not the runtime.
+            let task = shared.runtime.spawn(case(ctx));
+            match shared.runtime.block_on(task) {
+                Ok(()) => Ok(()),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(e.to_string().into()),
+            }
+        })
+    }
+}
+
+macro_rules! cases {
+    ($shared:expr, $($name:ident),* $(,)?) => {
+        vec![$($shared.trial(stringify!($name), $name)),*]
     };
 }
 
-#[test]
-fn local_stack_end_to_end() {
+fn main() {
+    let mut args = libtest_mimic::Arguments::from_args();
+    // The cases share one stack and count its requests: one at a time, in this order.
+    args.test_threads = Some(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
         .unwrap();
     let log_dir = std::env::temp_dir().join(format!("local-stack-e2e-{}", uuid::Uuid::new_v4()));
-    runtime.block_on(async {
-        let started = Instant::now();
-        let stack = match Stack::start(StackOptions::for_tests(log_dir.clone())).await {
-            Ok(s) => s,
-            Err(e) => panic!(
-                "starting the local stack: {e} (logs in {})",
-                log_dir.display()
-            ),
-        };
-        eprintln!("stack started in {:.1} s", started.elapsed().as_secs_f64());
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let ctx = Arc::new(Ctx {
-            stack,
-            http,
-            forged: Mutex::new(Vec::new()),
-        });
-
-        let mut failed = Vec::new();
-        let all: Vec<(&str, Step)> = steps![
-            seed_002_walkthrough,
-            token_endpoint_and_keys,
-            policy_cache,
-            gateway_routing,
-            token_cache_example,
-        ];
-        for (name, step) in all {
-            let t = Instant::now();
-            let ok = tokio::spawn(step(ctx.clone())).await.is_ok();
-            eprintln!(
-                "step {name}: {} ({:.1} s)",
-                if ok { "ok" } else { "FAILED" },
-                t.elapsed().as_secs_f64()
-            );
-            if !ok {
-                failed.push(name);
-            }
-        }
-        // Stop first so that every process has flushed its logs, then scan them.
-        ctx.stack.stop();
-        let ok = tokio::spawn(logs_hold_no_token_or_secret(ctx.clone()))
-            .await
-            .is_ok();
-        if !ok {
-            failed.push("logs_hold_no_token_or_secret");
-        }
-        assert!(
-            failed.is_empty(),
-            "failed steps (messages above): {failed:?}; stack logs in {}",
-            log_dir.display()
-        );
-        eprintln!(
-            "all steps passed in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+    let shared = Arc::new(Shared {
+        runtime,
+        log_dir,
+        ctx: OnceLock::new(),
     });
-    let _ = std::fs::remove_dir_all(&log_dir);
+    let cases = cases![
+        shared,
+        seed_002_walkthrough,
+        token_endpoint_and_keys,
+        policy_cache,
+        gateway_routing,
+        token_cache_example,
+        stop_leaves_no_process_behind,
+        logs_hold_no_token_or_secret,
+    ];
+    let conclusion = libtest_mimic::run(&args, cases);
+    // Whatever ran or failed: nothing of the stack outlives the binary.
+    if let Some(Ok(ctx)) = shared.ctx.get() {
+        shared.runtime.block_on(ctx.stop());
+    }
+    if conclusion.has_failed() {
+        eprintln!("stack logs in {}", shared.log_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&shared.log_dir);
+    }
+    conclusion.exit();
 }

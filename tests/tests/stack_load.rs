@@ -83,7 +83,7 @@ fn local_stack_under_bounded_load() {
             failures.extend(f);
         }
         let elapsed = started.elapsed().as_secs_f64();
-        stack.stop();
+        stack.stop().await;
         assert!(failures.is_empty(), "{} failed requests, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
         assert!(!latencies.is_empty(), "no request completed");
         latencies.sort_unstable();

@@ -1,20 +1,18 @@
 //! Shared test support: the one test-token builder, TEST-ONLY keys, events,
-//! and a real JWKS server on 127.0.0.1 that counts requests and injects faults.
+//! and a real JWKS server on 127.0.0.1 that counts requests and injects faults
+//! (test-support's `JwksMock`, on wiremock).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use authorizer::{Authorizer, AuthorizerEvent, Config};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 pub const POOL: &str = "us-east-1_TestPool1";
 pub const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
@@ -231,90 +229,36 @@ pub fn v2_event(authorization: Option<&str>, route_key: &str, path: &str) -> Aut
 }
 
 /// What a JWKS server answers.
-#[derive(Clone)]
-pub enum Reply {
-    Body(String),
-    Status(u16),
-    Slow(Duration, String),
-    Garbage,
-    Huge(usize),
-}
+pub use test_support::jwks::JwksReply as Reply;
 
-/// A real HTTP server on 127.0.0.1 serving a JWKS; counts requests; the reply can change.
+/// A real HTTP server on 127.0.0.1 serving a JWKS (test-support's wiremock-based mock);
+/// counts requests; the reply can change.
 pub struct JwksServer {
     pub uri: String,
-    hits: Arc<AtomicUsize>,
-    reply: Arc<Mutex<Reply>>,
-    task: tokio::task::JoinHandle<()>,
+    mock: test_support::jwks::JwksMock,
 }
 
 impl JwksServer {
     pub async fn start(reply: Reply) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let uri = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().unwrap()
-        );
-        let hits = Arc::new(AtomicUsize::new(0));
-        let reply = Arc::new(Mutex::new(reply));
-        let (h, r) = (hits.clone(), reply.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let (h, r) = (h.clone(), r.clone());
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let mut read = 0;
-                    while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf[read..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => read += n,
-                        }
-                    }
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let reply = r.lock().unwrap().clone();
-                    let (status, body) = match reply {
-                        Reply::Body(b) => (200, b.into_bytes()),
-                        Reply::Status(s) => (s, b"{}".to_vec()),
-                        Reply::Slow(d, b) => {
-                            tokio::time::sleep(d).await;
-                            (200, b.into_bytes())
-                        }
-                        Reply::Garbage => (200, b"<html>not json".to_vec()),
-                        Reply::Huge(n) => (200, vec![b' '; n]),
-                    };
-                    let head = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = socket.write_all(head.as_bytes()).await;
-                    let _ = socket.write_all(&body).await;
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
+        let mock = test_support::jwks::JwksMock::start(reply).await;
         Self {
-            uri,
-            hits,
-            reply,
-            task,
+            uri: mock.uri.clone(),
+            mock,
         }
     }
 
     pub fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.mock.calls()
+    }
+
+    /// Fails the test unless exactly `n` key set requests were answered.
+    #[track_caller]
+    pub fn assert_calls(&self, n: usize) {
+        self.mock.assert_calls(n);
     }
 
     pub fn set(&self, reply: Reply) {
-        *self.reply.lock().unwrap() = reply;
-    }
-}
-
-impl Drop for JwksServer {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.mock.set(reply);
     }
 }
 

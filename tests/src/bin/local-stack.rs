@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", local_stack::stack::banner(&stack));
+    println!("{}", local_stack::banner::for_stack(&stack));
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(s) => s,
@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
         _ = terminate.recv() => {}
     }
     eprintln!("local-stack: stopping...");
-    stack.stop();
+    stack.stop().await;
     eprintln!("local-stack: stopped");
     ExitCode::SUCCESS
 }
