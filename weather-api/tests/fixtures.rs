@@ -77,6 +77,8 @@ fn every_fixture_file_is_in_the_table() {
     let mut files: Vec<String> = std::fs::read_dir(crate_dir().join("fixtures"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        // The fixture runner's table of expected answers, not an event.
+        .filter(|name| name != "expected.json")
         .collect();
     files.sort();
     let mut listed: Vec<String> = FIXTURES.iter().map(|(f, _)| (*f).to_owned()).collect();
