@@ -10,11 +10,16 @@ pub struct Config {
     /// default) refuses such writes with 401; set it only where no authorizer can run,
     /// such as `cargo lambda watch` function URLs on a developer's machine.
     pub anonymous_caller: Option<Caller>,
+    /// The DynamoDB table holding the events (a name or ARN). `None` (the default): the
+    /// in-memory store, per container, as for `cargo lambda watch` and the fixtures.
+    pub events_table: Option<String>,
 }
 
 impl Config {
     /// Name of the setting for [`Config::anonymous_caller`].
     pub const ANONYMOUS_CALLER: &'static str = "WEATHER_API_ANONYMOUS_CALLER";
+    /// Name of the setting for [`Config::events_table`].
+    pub const EVENTS_TABLE: &'static str = "EVENTS_TABLE";
 
     /// Reads the settings through `lookup` (e.g. `|name| std::env::var(name).ok()`).
     /// A setting that is present but blank is an error naming it, not a silent default.
@@ -29,7 +34,39 @@ impl Config {
             }
             Some(value) => Some(Caller::new(value)),
         };
-        Ok(Self { anonymous_caller })
+        let events_table = match lookup(Self::EVENTS_TABLE) {
+            None => None,
+            Some(value) => Some(table_name(&value)?),
+        };
+        Ok(Self {
+            anonymous_caller,
+            events_table,
+        })
+    }
+}
+
+/// A DynamoDB table name (3 to 255 of `A-Z a-z 0-9 _ - .`) or a table ARN.
+fn table_name(value: &str) -> Result<String, ApiError> {
+    let invalid = |reason| ApiError::InvalidSetting {
+        name: Config::EVENTS_TABLE,
+        reason,
+    };
+    if value.trim().is_empty() {
+        return Err(invalid(
+            "must not be blank (unset it for the in-memory store)",
+        ));
+    }
+    let is_arn = value.starts_with("arn:") && value.contains(":table/") && !value.contains(' ');
+    let is_name = (3..=255).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if is_arn || is_name {
+        Ok(value.to_owned())
+    } else {
+        Err(invalid(
+            "must be a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ - .) or a table ARN",
+        ))
     }
 }
 
@@ -50,6 +87,25 @@ mod tests {
         })
         .unwrap();
         assert_eq!(config.anonymous_caller.unwrap().id(), "local-dev");
+    }
+
+    #[test]
+    fn events_table_read_and_checked() {
+        let with = |value: &str| {
+            let value = value.to_owned();
+            Config::from_lookup(move |name| (name == "EVENTS_TABLE").then(|| value.clone()))
+        };
+        assert_eq!(
+            with("weather-events").unwrap().events_table.as_deref(),
+            Some("weather-events")
+        );
+        let arn = "arn:aws:dynamodb:eu-west-2:123456789012:table/weather-events";
+        assert_eq!(with(arn).unwrap().events_table.as_deref(), Some(arn));
+        for bad in ["", "  ", "ab", "has space", "événements"] {
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains("EVENTS_TABLE"), "{bad:?}: {err}");
+        }
+        assert_eq!(Config::from_lookup(|_| None).unwrap().events_table, None);
     }
 
     #[test]

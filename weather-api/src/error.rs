@@ -3,6 +3,10 @@
 use lambda_http::http::StatusCode;
 
 use crate::event::{EventId, MAX_BODY_BYTES, MAX_NAME_CHARS};
+use crate::page::MAX_LIMIT;
+
+/// Seconds a client is told to wait (`Retry-After`) when the store is unavailable.
+pub const RETRY_AFTER_SECS: u32 = 1;
 
 /// Everything that can make a request fail.
 ///
@@ -80,7 +84,41 @@ pub enum ApiError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The store backend failed (the in-memory store never does; a table can).
+    /// `limit` is not an integer from 1 to [`MAX_LIMIT`].
+    #[error("`limit` must be an integer from 1 to {MAX_LIMIT}, got {value:?}")]
+    InvalidLimit {
+        /// The value sent, cut to 32 characters (with `…`) when longer.
+        value: String,
+    },
+    /// `nextToken` is not a token this deployment issued (forged, truncated, changed, or
+    /// from another deployment).
+    #[error(
+        "`nextToken` is not a token this API issued: pass the `nextToken` of the previous page unchanged"
+    )]
+    InvalidPageToken,
+    /// A query parameter the API reads is given more than once.
+    #[error("query parameter `{name}` must be given at most once")]
+    RepeatedParameter {
+        /// The parameter's name.
+        name: &'static str,
+    },
+    /// The `Idempotency-Key` header is malformed, or sent more than once.
+    #[error("`Idempotency-Key` {reason}")]
+    InvalidIdempotencyKey {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The `Idempotency-Key` was used, within the last 24 hours, for another event.
+    #[error(
+        "this `Idempotency-Key` was already used for a different event: send a new key for a new event"
+    )]
+    IdempotencyKeyReused,
+    /// The store is throttled, unavailable or too slow right now; retrying later may work.
+    /// Nothing was changed, or the whole change was (never part of it).
+    #[error("event store unavailable: {0}")]
+    StoreUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store backend failed in a way retrying will not fix (a missing table, denied
+    /// access, an item the store cannot read).
     #[error("event store failed: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -98,7 +136,13 @@ impl ApiError {
             | Self::EmptyName
             | Self::NameTooLong { .. }
             | Self::InvalidDate { .. }
-            | Self::StartAfterEnd { .. } => StatusCode::BAD_REQUEST,
+            | Self::StartAfterEnd { .. }
+            | Self::InvalidLimit { .. }
+            | Self::InvalidPageToken
+            | Self::RepeatedParameter { .. }
+            | Self::InvalidIdempotencyKey { .. } => StatusCode::BAD_REQUEST,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoCaller => StatusCode::UNAUTHORIZED,
             Self::InvalidSetting { .. } | Self::DuplicateId(_) | Self::Store(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -115,6 +159,9 @@ impl ApiError {
             Self::InvalidSetting { .. } | Self::DuplicateId(_) | Self::Store(_) => {
                 "internal server error".to_owned()
             }
+            Self::StoreUnavailable(_) => {
+                "the event store is unavailable, retry after a second".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -130,6 +177,27 @@ mod tests {
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(err.client_message(), "internal server error");
         assert!(err.to_string().contains("table-xyz"));
+    }
+
+    #[test]
+    fn unavailable_store_is_503_without_details() {
+        let err = ApiError::StoreUnavailable("throttled on table-xyz".into());
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!err.client_message().contains("table-xyz"));
+        assert!(err.client_message().contains("unavailable"));
+    }
+
+    #[test]
+    fn idempotency_key_reuse_is_422() {
+        assert_eq!(
+            ApiError::IdempotencyKeyReused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert!(
+            ApiError::IdempotencyKeyReused
+                .client_message()
+                .contains("different event")
+        );
     }
 
     #[test]

@@ -33,6 +33,16 @@ impl EventId {
     pub fn random() -> Self {
         Self(Uuid::new_v4())
     }
+
+    /// The identifier holding this UUID.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// The UUID.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
 }
 
 impl FromStr for EventId {
@@ -188,7 +198,7 @@ const ECHO_CHARS: usize = 32;
 
 /// The value, cut to [`ECHO_CHARS`] characters with `…` when longer: a 60 KiB "date"
 /// is not worth sending back in full.
-fn echo(value: &str) -> String {
+pub(crate) fn echo(value: &str) -> String {
     match value.char_indices().nth(ECHO_CHARS) {
         Some((cut, _)) => format!("{}…", &value[..cut]),
         None => value.to_owned(),

@@ -1,92 +1,249 @@
 //! Where events live: the [`EventStore`] interface the handlers use, and the in-memory
-//! implementation the function runs with today.
-//!
-//! A table-backed store (DynamoDB, say) implements the same trait and is passed to
-//! [`crate::Api::new`] in `main.rs`; the handlers do not change.
+//! implementation that runs when no table is configured (`cargo lambda watch`, fixtures,
+//! unit tests). The table-backed store is [`crate::DynamoDbStore`]; both pass the same
+//! contract suite (`tests/store_contract.rs`).
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{PoisonError, RwLock};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::ApiError;
 use crate::event::{Event, EventId, seed_events};
+use crate::idempotency::{Claim, Created};
+use crate::page::{OrderKey, Page, PageKey, PageLimit};
 
 /// Storage of events. Every method is async and fallible so that a networked store fits.
+///
+/// Events are listed oldest first by their [`OrderKey`], which never changes: walking
+/// the pages with [`EventStore::page`] returns every event present for the whole walk
+/// exactly once, whatever is created or deleted meanwhile.
 pub trait EventStore: Send + Sync {
-    /// All events, oldest first.
-    fn list(&self) -> impl Future<Output = Result<Vec<Event>, ApiError>> + Send;
+    /// At most `limit` events after `after` (from the start when `None`), oldest first,
+    /// and where the next page starts if there are more.
+    fn page(
+        &self,
+        after: Option<OrderKey>,
+        limit: PageLimit,
+    ) -> impl Future<Output = Result<Page, ApiError>> + Send;
 
     /// The event with this identifier, if any.
     fn get(&self, id: EventId) -> impl Future<Output = Result<Option<Event>, ApiError>> + Send;
 
-    /// Stores a new event; [`ApiError::DuplicateId`] if its identifier is taken, in which
-    /// case nothing changes.
-    fn insert(&self, event: Event) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Stores a new event, atomically with its idempotency claim if there is one:
+    /// - [`Created::Stored`]: stored (with the claim);
+    /// - [`Created::Replayed`]: the claim's key was used before, unexpired, for the same
+    ///   event fields: nothing is stored, the first request's event and `Location` are
+    ///   returned;
+    /// - [`ApiError::IdempotencyKeyReused`]: the key was used for another event;
+    /// - [`ApiError::DuplicateId`]: the event's identifier is taken.
+    ///
+    /// On any error nothing changes.
+    fn create(
+        &self,
+        event: Event,
+        claim: Option<Claim>,
+    ) -> impl Future<Output = Result<Created, ApiError>> + Send;
 
     /// Deletes the event; `Ok(false)` if there was none (nothing changes).
     fn delete(&self, id: EventId) -> impl Future<Output = Result<bool, ApiError>> + Send;
+
+    /// The key that seals this store's page tokens.
+    fn page_key(&self) -> &PageKey;
+
+    /// Stores a new event without an idempotency key; [`ApiError::DuplicateId`] if its
+    /// identifier is taken, in which case nothing changes.
+    fn insert(&self, event: Event) -> impl Future<Output = Result<(), ApiError>> + Send {
+        async move { self.create(event, None).await.map(|_| ()) }
+    }
+
+    /// Every event, oldest first, walking the pages (for tests and tools: a request
+    /// never reads more than one page).
+    fn list(&self) -> impl Future<Output = Result<Vec<Event>, ApiError>> + Send {
+        async move {
+            let mut events = Vec::new();
+            let mut after = None;
+            loop {
+                let page = self.page(after, PageLimit::max()).await?;
+                events.extend(page.events);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok(events),
+                }
+            }
+        }
+    }
 }
 
-/// Events kept in the Lambda container's memory, in insertion order.
+/// Events kept in the Lambda container's memory, oldest first.
 ///
 /// Survives from one invocation to the next in the same container and is lost with it.
-/// Lookups are linear scans: this store is for the mock-integrated API's handful of
-/// events, not for a large table.
-#[derive(Debug, Default)]
+/// Same semantics as the table: pages cut at a sequence number, idempotency keys per
+/// caller remembered for 24 hours (by the injected clock), every change under one lock.
+#[derive(Debug)]
 pub struct InMemoryStore {
-    events: RwLock<Vec<Event>>,
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    page_key: PageKey,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The events in list order.
+    events: BTreeMap<OrderKey, Event>,
+    /// Each event's place in `events`.
+    order: HashMap<EventId, OrderKey>,
+    /// The next event's sequence number (the seed takes 0 and 1).
+    next_seq: u64,
+    /// Unexpired idempotency claims by scope, with the event each created.
+    claims: HashMap<String, (Claim, Event)>,
+    /// Claims in the order they were made, to forget expired ones cheaply.
+    expiry: VecDeque<(u64, String)>,
+}
+
+impl State {
+    fn push(&mut self, event: Event) {
+        let key = OrderKey {
+            at: self.next_seq,
+            id: event.id,
+        };
+        self.next_seq += 1;
+        self.order.insert(event.id, key);
+        self.events.insert(key, event);
+    }
+
+    fn forget_expired(&mut self, now_secs: u64) {
+        while let Some((expires_at, _)) = self.expiry.front() {
+            if *expires_at > now_secs {
+                break;
+            }
+            if let Some((expires_at, scope)) = self.expiry.pop_front()
+                && self
+                    .claims
+                    .get(&scope)
+                    .is_some_and(|(claim, _)| claim.expires_at == expires_at)
+            {
+                self.claims.remove(&scope);
+            }
+        }
+    }
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
 }
 
 impl InMemoryStore {
-    /// An empty store.
+    /// An empty store on the system clock.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A store holding the seed's two events, as a new container starts.
-    pub fn seeded() -> Self {
+    /// An empty store on `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
-            events: RwLock::new(seed_events()),
+            state: Mutex::default(),
+            clock,
+            page_key: PageKey::random(),
         }
     }
 
-    // No code holding the lock can panic half-way through a change (each change is a
-    // single `push` or `remove`), so a poisoned lock still guards consistent data.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Event>> {
-        self.events.read().unwrap_or_else(PoisonError::into_inner)
+    /// A store holding the seed's two events, as a new container starts.
+    pub fn seeded() -> Self {
+        Self::seeded_with_clock(Arc::new(SystemClock))
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Event>> {
-        self.events.write().unwrap_or_else(PoisonError::into_inner)
+    /// A seeded store on `clock`.
+    pub fn seeded_with_clock(clock: Arc<dyn Clock>) -> Self {
+        let store = Self::with_clock(clock);
+        {
+            let mut state = store.lock();
+            for event in seed_events() {
+                state.push(event);
+            }
+        }
+        store
+    }
+
+    // No code holding the lock can panic half-way through a change, so a poisoned lock
+    // still guards consistent data.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl EventStore for InMemoryStore {
-    async fn list(&self) -> Result<Vec<Event>, ApiError> {
-        Ok(self.read().clone())
+    async fn page(&self, after: Option<OrderKey>, limit: PageLimit) -> Result<Page, ApiError> {
+        let state = self.lock();
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut range = state.events.range((start, Bound::Unbounded));
+        let mut events = Vec::with_capacity(limit.get());
+        let mut last = None;
+        for (key, event) in range.by_ref().take(limit.get()) {
+            events.push(event.clone());
+            last = Some(*key);
+        }
+        let next = if range.next().is_some() { last } else { None };
+        Ok(Page { events, next })
     }
 
     async fn get(&self, id: EventId) -> Result<Option<Event>, ApiError> {
-        Ok(self.read().iter().find(|event| event.id == id).cloned())
+        let state = self.lock();
+        Ok(state
+            .order
+            .get(&id)
+            .and_then(|key| state.events.get(key))
+            .cloned())
     }
 
-    async fn insert(&self, event: Event) -> Result<(), ApiError> {
-        let mut events = self.write();
-        if events.iter().any(|existing| existing.id == event.id) {
+    async fn create(&self, event: Event, claim: Option<Claim>) -> Result<Created, ApiError> {
+        let now = self.clock.now_secs();
+        let mut state = self.lock();
+        state.forget_expired(now);
+        if let Some(claim) = &claim
+            && let Some((first, created)) = state.claims.get(&claim.scope)
+            && first.expires_at > now
+        {
+            return if first.fingerprint == claim.fingerprint {
+                Ok(Created::Replayed {
+                    event: created.clone(),
+                    location: first.location.clone(),
+                })
+            } else {
+                Err(ApiError::IdempotencyKeyReused)
+            };
+        }
+        if state.order.contains_key(&event.id) {
             return Err(ApiError::DuplicateId(event.id));
         }
-        events.push(event);
-        Ok(())
+        if let Some(claim) = claim {
+            state
+                .expiry
+                .push_back((claim.expires_at, claim.scope.clone()));
+            state
+                .claims
+                .insert(claim.scope.clone(), (claim, event.clone()));
+        }
+        state.push(event);
+        Ok(Created::Stored)
     }
 
     async fn delete(&self, id: EventId) -> Result<bool, ApiError> {
-        let mut events = self.write();
-        match events.iter().position(|event| event.id == id) {
-            Some(index) => {
-                events.remove(index);
+        let mut state = self.lock();
+        match state.order.remove(&id) {
+            Some(key) => {
+                state.events.remove(&key);
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+
+    fn page_key(&self) -> &PageKey {
+        &self.page_key
     }
 }
 

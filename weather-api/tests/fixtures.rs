@@ -15,16 +15,22 @@ use support::{
     FIXTURE_CLIENT, crate_dir, error_message, fixture, fixture_with, new_container, rest, send,
 };
 use weather_api::event::{SEED_DUDLEY_ID, SEED_MALIK_ID};
-use weather_api::{Api, ApiError, Config, Event, EventId, EventStore, InMemoryStore};
+use weather_api::{
+    Api, ApiError, Claim, Config, Created, Event, EventId, EventStore, InMemoryStore, OrderKey,
+    Page, PageKey, PageLimit,
+};
 
 /// Every fixture, in the order the README lists it, with the status it gets from a new
 /// container (and, run in this order, from one `cargo lambda watch`).
 const FIXTURES: &[(&str, u16)] = &[
     ("apigw-request-list-events.json", 200),
+    ("apigw-request-list-events-page.json", 200),
+    ("apigw-request-list-events-bad-limit.json", 400),
     ("apigw-request-get-event.json", 200),
     ("apigw-request-get-event-not-found.json", 404),
     ("apigw-request-create-event.json", 201),
     ("apigw-request-create-event-base64.json", 201),
+    ("apigw-request-create-event-idempotent.json", 201),
     ("apigw-request-delete-event.json", 204),
     ("apigw-request-delete-event-not-found.json", 404),
     ("apigw-request-unknown-path.json", 404),
@@ -492,31 +498,72 @@ async fn base64_body_that_is_not_json_is_400() {
     refused(req, 400, "not valid JSON").await;
 }
 
-/// A store whose backend is down, as a table can be.
-struct BrokenStore;
+/// A store whose backend fails, as a table can: for good (`unavailable: false`, a
+/// missing table say) or for now (throttled, unreachable).
+struct BrokenStore {
+    unavailable: bool,
+    key: PageKey,
+}
 
-fn broken() -> ApiError {
-    ApiError::Store("connection to 10.0.0.7:8000 refused".into())
+impl BrokenStore {
+    fn new(unavailable: bool) -> Self {
+        Self {
+            unavailable,
+            key: PageKey::random(),
+        }
+    }
+
+    fn broken(&self) -> ApiError {
+        let details = "connection to 10.0.0.7:8000 refused".into();
+        if self.unavailable {
+            ApiError::StoreUnavailable(details)
+        } else {
+            ApiError::Store(details)
+        }
+    }
 }
 
 impl EventStore for BrokenStore {
-    async fn list(&self) -> Result<Vec<Event>, ApiError> {
-        Err(broken())
+    async fn page(&self, _: Option<OrderKey>, _: PageLimit) -> Result<Page, ApiError> {
+        Err(self.broken())
     }
     async fn get(&self, _: EventId) -> Result<Option<Event>, ApiError> {
-        Err(broken())
+        Err(self.broken())
     }
-    async fn insert(&self, _: Event) -> Result<(), ApiError> {
-        Err(broken())
+    async fn create(&self, _: Event, _: Option<Claim>) -> Result<Created, ApiError> {
+        Err(self.broken())
     }
     async fn delete(&self, _: EventId) -> Result<bool, ApiError> {
-        Err(broken())
+        Err(self.broken())
+    }
+    fn page_key(&self) -> &PageKey {
+        &self.key
+    }
+}
+
+#[tokio::test]
+async fn store_unavailable_is_503_with_retry_after_and_no_details() {
+    let api = Api::new(BrokenStore::new(true), Config::default());
+    for name in [
+        "apigw-request-list-events.json",
+        "apigw-request-list-events-page.json",
+        "apigw-request-get-event.json",
+        "apigw-request-create-event.json",
+        "apigw-request-create-event-idempotent.json",
+        "apigw-request-delete-event.json",
+    ] {
+        let reply = send(&api, fixture(name)).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{name}");
+        assert_eq!(reply.headers["retry-after"], "1", "{name}");
+        let message = error_message(&reply);
+        assert!(message.contains("unavailable"), "{name}: {message}");
+        assert!(!message.contains("10.0.0.7"), "{name}: {message}");
     }
 }
 
 #[tokio::test]
 async fn store_failure_is_500_without_details() {
-    let api = Api::new(BrokenStore, Config::default());
+    let api = Api::new(BrokenStore::new(false), Config::default());
     for name in [
         "apigw-request-list-events.json",
         "apigw-request-get-event.json",
@@ -526,6 +573,7 @@ async fn store_failure_is_500_without_details() {
         let reply = send(&api, fixture(name)).await;
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{name}");
         assert_eq!(error_message(&reply), "internal server error", "{name}");
+        assert!(!reply.headers.contains_key("retry-after"), "{name}");
     }
 }
 

@@ -3,6 +3,8 @@
 // Each test binary compiles this module on its own and uses part of it.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::path::PathBuf;
 
 use lambda_http::http::{HeaderMap, StatusCode};
