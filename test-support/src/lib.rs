@@ -1,5 +1,7 @@
 //! Test-only helpers shared by the workspace's crates (a dev-dependency only).
 
+pub mod moto;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
