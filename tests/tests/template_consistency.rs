@@ -573,13 +573,13 @@ fn client_without_client_credentials_fires() {
 #[test]
 fn app_client_ids_missing_a_client_fires() {
     let m = mutated(
-        r#"APP_CLIENT_IDS: !Join [",", [!Ref ServiceClient, !Ref ReadOnlyClient]]"#,
+        r#"APP_CLIENT_IDS: !Join [",", [!Ref ServiceClient, !Ref ReadOnlyClient, !Ref IngestClient]]"#,
         "APP_CLIENT_IDS: !Ref ServiceClient",
     );
     assert_eq!(
         check(&m),
         vec![Violation::AppClientIds {
-            expected: scopes(&[READ_ONLY_CLIENT, SERVICE_CLIENT]),
+            expected: scopes(&["IngestClient", READ_ONLY_CLIENT, SERVICE_CLIENT]),
             found: scopes(&[SERVICE_CLIENT]),
         }]
     );
