@@ -6,6 +6,8 @@
 pub mod fixtures;
 pub mod jwks;
 
+pub mod moto;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

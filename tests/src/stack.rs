@@ -368,8 +368,22 @@ pub fn function_environment(
             ))
         })
     };
+    // Only the functions the local stack runs: the authorizer and the routes' targets
+    // (weather-ingest is not one of them yet).
+    let served: std::collections::BTreeSet<&str> = model
+        .function_routes()
+        .filter_map(|r| match &r.target {
+            crate::template::RouteTarget::Function { function, .. } => Some(function.as_str()),
+            crate::template::RouteTarget::CorsPreflight => None,
+        })
+        .chain([model.authorizer.function.as_str()])
+        .collect();
     let mut env = BTreeMap::new();
-    for function in model.functions.values() {
+    for function in model
+        .functions
+        .values()
+        .filter(|f| served.contains(f.logical_id.as_str()))
+    {
         for (name, expr) in &function.environment {
             // No local table yet (issue 11): without EVENTS_TABLE weather-api runs its
             // in-memory store, as before the template had a table.

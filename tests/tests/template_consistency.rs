@@ -679,7 +679,7 @@ fn app_client_ids_missing_a_client_fires() {
     assert_eq!(
         check(&m),
         vec![Violation::AppClientIds {
-            expected: scopes(&[READ_ONLY_CLIENT, SERVICE_CLIENT]),
+            expected: scopes(&["IngestClient", READ_ONLY_CLIENT, SERVICE_CLIENT]),
             found: scopes(&[SERVICE_CLIENT]),
         }]
     );

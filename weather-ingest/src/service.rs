@@ -1,0 +1,123 @@
+//! The function as built once per container: the credentials (read from Secrets
+//! Manager when `CLIENT_SECRET_ARN` is set), one token cache, one HTTP client, the
+//! dead-letter queue client; and the thin Lambda adapter around the batch handler.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::LambdaEvent;
+use token_cache::{SecretProvider, TokenCache};
+
+use crate::batch::BatchHandler;
+use crate::config::{Config, SecretSource};
+use crate::dead_letter::SqsDeadLetterQueue;
+use crate::error::IngestError;
+use crate::poster::{self, ApiPoster};
+use crate::secrets::SecretsManagerCredentials;
+
+/// The handler the Lambda function runs.
+pub type Ingest = BatchHandler<ApiPoster, SqsDeadLetterQueue>;
+
+/// The AWS SDK settings: the SDK's own environment (`AWS_REGION`, the role's
+/// credentials, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SECRETS_MANAGER` /
+/// `AWS_ENDPOINT_URL_SQS`), with timeouts that fit inside the batch's reserve.
+pub fn sdk_config_loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_millis(1200))
+                .operation_timeout(Duration::from_secs(3))
+                .build(),
+        )
+}
+
+/// Builds the function from `config`; the Secrets Manager and SQS clients from `sdk`.
+/// With `CLIENT_SECRET_ARN` the secret is read here, once.
+pub async fn init(config: &Config, sdk: &SdkConfig) -> Result<Ingest, IngestError> {
+    let (client_id, secret, provider): (String, _, Option<Arc<dyn SecretProvider>>) =
+        match &config.secret {
+            SecretSource::Inline { client_id, secret } => (client_id.clone(), secret.clone(), None),
+            SecretSource::SecretsManager {
+                arn,
+                expected_client_id,
+            } => {
+                let source = SecretsManagerCredentials::new(
+                    aws_sdk_secretsmanager::Client::new(sdk),
+                    arn,
+                    expected_client_id.clone(),
+                );
+                let credentials = source.read().await?;
+                let source = source.bound_to(&credentials.client_id);
+                (
+                    credentials.client_id,
+                    credentials.client_secret,
+                    Some(Arc::new(source)),
+                )
+            }
+        };
+    let mut cache = TokenCache::builder(config.token_config(&client_id, secret)?);
+    if let Some(provider) = provider {
+        cache = cache.secret_provider(provider);
+    }
+    let cache = cache.build()?;
+    let http = poster::http_client(config.api_timeout).map_err(IngestError::HttpClient)?;
+    let poster = ApiPoster::new(
+        cache,
+        config.scopes.clone(),
+        http,
+        config.events_url.clone(),
+    );
+    let dead_letters = SqsDeadLetterQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        config.dead_letter_queue_url.clone(),
+    );
+    tracing::info!(
+        events_url = %config.events_url,
+        scopes = %config.scopes,
+        concurrency = config.concurrency,
+        client_id = %client_id,
+        "weather-ingest ready"
+    );
+    Ok(BatchHandler::new(poster, dead_letters, config.concurrency))
+}
+
+/// Time left before `deadline_ms` (Unix milliseconds, the runtime's
+/// `Lambda-Runtime-Deadline-Ms`) at `now`; a missing deadline (0) counts as one minute.
+pub fn time_left(deadline_ms: u64, now: SystemTime) -> Duration {
+    if deadline_ms == 0 {
+        return Duration::from_secs(60);
+    }
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// The Lambda adapter: the batch and its deadline in, `SQSBatchResponse` out.
+pub async fn handle_event(
+    ingest: &Ingest,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, IngestError> {
+    let time_left = time_left(event.context.deadline, SystemTime::now());
+    let (answer, _) = ingest.handle(&event.payload.records, time_left).await?;
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_counts_down_to_the_deadline() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_000_000);
+        assert_eq!(time_left(1_030_000, now), Duration::from_secs(30));
+        assert_eq!(time_left(999_000, now), Duration::ZERO);
+        assert_eq!(time_left(0, now), Duration::from_secs(60));
+    }
+}
