@@ -82,6 +82,10 @@ pub struct TimeToLive {
     pub enabled: bool,
 }
 
+fn workspace_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// `Resources.EventsTable.Properties` of the workspace's template.yaml.
 pub fn template_table() -> TableDefinition {
     let path = workspace_root().join("template.yaml");
