@@ -34,8 +34,9 @@ pub use document::{
     ApiAuth, ApiEvent, ApiProperties, AttributeDefinition, AuthorizerProperties, BuildProperties,
     CorsProperties, Document, Environment, Event, EventAuth, FunctionGlobals, FunctionProperties,
     GatewayResponseProperties, GlobalSecondaryIndex, Globals, Identity, KeySchemaElement, KeyType,
-    Metadata, Output, Parameter, Projection, Resource, ResourceKind, ResourceServerProperties,
-    ResponseParameters, ScopeProperties, TableProperties, TokenValidityUnits,
+    Metadata, Output, Parameter, Projection, QueueProperties, RedrivePolicy, Resource,
+    ResourceKind, ResourceServerProperties, ResponseParameters, ScopeProperties, SecretProperties,
+    SqsEvent, TableProperties, TimeToLiveSpecification, TokenValidityUnits,
     UserPoolClientProperties, UserPoolDomainProperties,
 };
 pub use expr::Expr;
@@ -867,7 +868,7 @@ Conditions:
   UseTable: !Equals [!Ref EventStore, dynamodb]
 Resources:
   Pool: {Type: AWS::Cognito::UserPool}
-  Queue: {Type: AWS::SQS::Queue, Properties: {Anything: [goes, here]}}
+  Topic: {Type: AWS::SNS::Topic, Properties: {Anything: [goes, here]}}
   Api:
     Type: AWS::Serverless::Api
     Properties:
@@ -894,7 +895,7 @@ Resources:
           EVENTS_TABLE: !If [UseTable, !Ref Table, ""]
       Events:
         A: {Type: Api, Properties: {RestApiId: !Ref Api, Method: get, Path: /a}}
-        Q: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
+        T: {Type: SNS, Properties: {Topic: !Ref Topic}}
   Table:
     Type: AWS::DynamoDB::Table
     Condition: UseTable
@@ -912,13 +913,13 @@ Resources:
     fn unknown_resources_and_properties_are_tolerated() {
         let doc = Document::parse(MINIMAL).unwrap();
         assert_eq!(
-            doc.resources["Queue"].kind,
-            ResourceKind::Other("AWS::SQS::Queue".into())
+            doc.resources["Topic"].kind,
+            ResourceKind::Other("AWS::SNS::Topic".into())
         );
         let ResourceKind::Function(backend) = &doc.resources["Backend"].kind else {
             panic!("Backend is a function")
         };
-        assert_eq!(backend.events["Q"], Event::Other("SQS".into()));
+        assert_eq!(backend.events["T"], Event::Other("SNS".into()));
         assert_eq!(
             backend.environment.variables["EVENTS_TABLE"].refs(),
             vec!["Table"]

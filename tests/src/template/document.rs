@@ -180,6 +180,10 @@ pub enum ResourceKind {
     Function(FunctionProperties),
     /// `AWS::DynamoDB::Table`.
     Table(TableProperties),
+    /// `AWS::SQS::Queue`.
+    Queue(QueueProperties),
+    /// `AWS::SecretsManager::Secret`.
+    Secret(SecretProperties),
     /// Any other type, by name; its properties are not read.
     Other(String),
 }
@@ -231,6 +235,8 @@ impl Resource {
                 })
             }
             "AWS::DynamoDB::Table" => ResourceKind::Table(properties(body, at)?),
+            "AWS::SQS::Queue" => ResourceKind::Queue(properties(body, at)?),
+            "AWS::SecretsManager::Secret" => ResourceKind::Secret(properties(body, at)?),
             _ => ResourceKind::Other(head.kind),
         };
         Ok(Self {
@@ -466,6 +472,8 @@ struct RawFunctionProperties {
 pub enum Event {
     /// `Type: Api`.
     Api(ApiEvent),
+    /// `Type: SQS`.
+    Sqs(SqsEvent),
     /// Any other type, by name; not read.
     Other(String),
 }
@@ -481,6 +489,7 @@ impl Event {
         let Kind { kind } = read(body.clone(), at)?;
         Ok(match kind.as_str() {
             "Api" => Event::Api(read::<Body<ApiEvent>>(body, at)?.properties),
+            "SQS" => Event::Sqs(read::<Body<SqsEvent>>(body, at)?.properties),
             _ => Event::Other(kind),
         })
     }
@@ -500,6 +509,55 @@ pub struct ApiEvent {
     /// `Auth`.
     #[serde(default)]
     pub auth: EventAuth,
+}
+
+/// `Properties` of an `SQS` event.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SqsEvent {
+    /// `Queue`: the queue's ARN (`!GetAtt QUEUE.Arn`).
+    pub queue: Expr,
+    /// `BatchSize` (SAM's default is 10).
+    #[serde(default, deserialize_with = "opt_number")]
+    pub batch_size: Option<u32>,
+    /// `FunctionResponseTypes`, e.g. `ReportBatchItemFailures`.
+    #[serde(default)]
+    pub function_response_types: Vec<String>,
+}
+
+/// `AWS::SQS::Queue` properties.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueProperties {
+    /// `VisibilityTimeout`, seconds.
+    #[serde(default, deserialize_with = "opt_number")]
+    pub visibility_timeout: Option<u32>,
+    /// `MessageRetentionPeriod`, seconds.
+    #[serde(default, deserialize_with = "opt_number")]
+    pub message_retention_period: Option<u32>,
+    /// `RedrivePolicy`.
+    #[serde(default)]
+    pub redrive_policy: Option<RedrivePolicy>,
+}
+
+/// `RedrivePolicy` of a queue (its keys are camelCase, as SQS spells them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedrivePolicy {
+    /// `deadLetterTargetArn` (`!GetAtt DLQ.Arn`).
+    pub dead_letter_target_arn: Expr,
+    /// `maxReceiveCount`.
+    #[serde(deserialize_with = "number")]
+    pub max_receive_count: u32,
+}
+
+/// `AWS::SecretsManager::Secret` properties.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretProperties {
+    /// `SecretString`, if set (else `GenerateSecretString`, not read).
+    #[serde(default)]
+    pub secret_string: Option<Expr>,
 }
 
 /// `Auth` of an `Api` event.
@@ -528,6 +586,20 @@ pub struct TableProperties {
     /// `GlobalSecondaryIndexes`.
     #[serde(default)]
     pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
+    /// `TimeToLiveSpecification`.
+    #[serde(default)]
+    pub time_to_live_specification: Option<TimeToLiveSpecification>,
+}
+
+/// `TimeToLiveSpecification` of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLiveSpecification {
+    /// `AttributeName`: the item's expiry, Unix seconds.
+    pub attribute_name: String,
+    /// `Enabled`.
+    #[serde(deserialize_with = "flag")]
+    pub enabled: bool,
 }
 
 /// One of `KeySchema`.
@@ -615,6 +687,14 @@ fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         Some("false") => Ok(Some(false)),
         _ => Err(de::Error::custom("expected true or false")),
     }
+}
+
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    opt_flag(d).map(|f| f.unwrap_or(false))
+}
+
+fn number<'de, D: Deserializer<'de>, N: std::str::FromStr>(d: D) -> Result<N, D::Error> {
+    opt_number(d)?.ok_or_else(|| de::Error::custom("expected a number"))
 }
 
 /// A number, also written as a string (`StatusCode: "401"`).

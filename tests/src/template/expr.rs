@@ -21,8 +21,15 @@ pub enum Expr {
         /// Attribute name, e.g. `Arn`.
         attribute: String,
     },
-    /// `!Sub STRING` (variables, if any, are not kept).
+    /// `!Sub STRING`.
     Sub(String),
+    /// `!Sub [STRING, {NAME: VALUE, ...}]`: the string and its own variables.
+    SubWith {
+        /// The string, with `${NAME}` placeholders.
+        text: String,
+        /// The variables, by name.
+        variables: std::collections::BTreeMap<String, Expr>,
+    },
     /// `!Join [DELIMITER, [PARTS...]]`.
     Join {
         /// The delimiter.
@@ -71,6 +78,7 @@ impl Expr {
                 then, otherwise, ..
             } => then.refs().into_iter().chain(otherwise.refs()).collect(),
             Expr::Equals(a, b) => a.refs().into_iter().chain(b.refs()).collect(),
+            Expr::SubWith { variables, .. } => variables.values().flat_map(Expr::refs).collect(),
             _ => Vec::new(),
         }
     }
@@ -99,9 +107,19 @@ impl Expr {
                     attribute,
                 }
             }
-            "Sub" => match &arg {
-                Value::Sequence(parts) if !parts.is_empty() => Expr::Sub(text(&parts[0])?),
-                other => Expr::Sub(text(other)?),
+            "Sub" => match arg {
+                Value::Sequence(mut parts) if parts.len() == 2 => {
+                    let variables = serde_yaml_ng::from_value(parts.remove(1))
+                        .map_err(|e| format!("!Sub: its variables: {e}"))?;
+                    Expr::SubWith {
+                        text: text(&parts[0])?,
+                        variables,
+                    }
+                }
+                Value::Sequence(_) => {
+                    return Err("!Sub needs STRING or [STRING, {VARIABLES}]".into());
+                }
+                other => Expr::Sub(text(&other)?),
             },
             "Join" => {
                 let Value::Sequence(mut parts) = arg else {
@@ -239,6 +257,7 @@ h: 300
 i: !Equals [!Ref EventStore, dynamodb]
 j: !FindInMap [M, a, b]
 k: true
+l: !Sub ["${A}-${B}", {A: !Ref Client, B: !GetAtt Client.ClientSecret}]
 "#,
         )
         .unwrap();
@@ -264,6 +283,12 @@ k: true
         assert_eq!(doc["i"].refs(), vec!["EventStore"]);
         assert_eq!(doc["j"], Expr::Other("FindInMap".into()));
         assert_eq!(doc["k"], Expr::Literal("true".into()));
+        let Expr::SubWith { text, variables } = &doc["l"] else {
+            panic!("{:?}", doc["l"])
+        };
+        assert_eq!(text, "${A}-${B}");
+        assert_eq!(variables["A"], Expr::Ref("Client".into()));
+        assert_eq!(doc["l"].refs(), vec!["Client"]);
     }
 
     #[test]
@@ -272,6 +297,7 @@ k: true
             "a: !GetAtt NoDot",
             "a: !Join [\",\"]",
             "a: !If [Cond, x]",
+            "a: !Sub [x]",
             "a: {Ref: X, Other: Y}",
             "a: {NotAFunction: X}",
             "a: [1, 2]",
