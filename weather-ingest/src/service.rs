@@ -87,15 +87,24 @@ pub async fn init(config: &Config, sdk: &SdkConfig) -> Result<Ingest, IngestErro
     Ok(BatchHandler::new(poster, dead_letters, config.concurrency))
 }
 
+/// What a missing or impossible deadline counts as.
+const UNKNOWN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Lambda's longest timeout: no invocation starts longer than this after its deadline.
+const MAX_TIMEOUT: Duration = Duration::from_secs(900);
+
 /// Time left before `deadline_ms` (Unix milliseconds, the runtime's
-/// `Lambda-Runtime-Deadline-Ms`) at `now`; a missing deadline (0) counts as one minute.
+/// `Lambda-Runtime-Deadline-Ms`) at `now`. A missing deadline (0), or one more than
+/// Lambda's longest timeout (15 minutes) in the past, counts as one minute: the second is
+/// no wall-clock deadline (`cargo lambda watch` sends the constant 600000, 1970-01-01
+/// 00:10 UTC), and taking it as one would leave no time for any message.
 pub fn time_left(deadline_ms: u64, now: SystemTime) -> Duration {
-    if deadline_ms == 0 {
-        return Duration::from_secs(60);
-    }
     let now_ms = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    if deadline_ms == 0 || deadline_ms.saturating_add(MAX_TIMEOUT.as_millis() as u64) < now_ms {
+        return UNKNOWN_DEADLINE;
+    }
     Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
@@ -119,5 +128,15 @@ mod tests {
         assert_eq!(time_left(1_030_000, now), Duration::from_secs(30));
         assert_eq!(time_left(999_000, now), Duration::ZERO);
         assert_eq!(time_left(0, now), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_deadline_long_past_is_no_deadline() {
+        // cargo lambda watch's constant, seen at the time of this test's writing.
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_547_200);
+        assert_eq!(time_left(600_000, now), Duration::from_secs(60));
+        // Just expired (within Lambda's 15-minute maximum): no time left.
+        let expired = 1_764_547_200_000 - 899_000;
+        assert_eq!(time_left(expired, now), Duration::ZERO);
     }
 }
