@@ -11,6 +11,7 @@ const HEAD: &str = include_str!("banner/head.txt");
 const CLIENT: &str = include_str!("banner/client.txt");
 const WALKTHROUGH: &str = include_str!("banner/walkthrough.txt");
 const READ_ONLY: &str = include_str!("banner/read-only.txt");
+const INGEST: &str = include_str!("banner/ingest.txt");
 
 /// Extracts the access token from a token response (curl's output), with sed only.
 const GRAB: &str = r#"sed -E 's/.*"access_token":"([^"]+)".*/\1/'"#;
@@ -28,6 +29,12 @@ pub struct Addresses {
     pub lambda_url: String,
     /// The log directory.
     pub log_dir: String,
+    /// moto's endpoint (the table, queues and secret).
+    pub aws_url: String,
+    /// The region of the pool and of moto's resources.
+    pub region: String,
+    /// weather-ingest's dead-letter queue, if the stack runs weather-ingest.
+    pub ingest_dead_letter_queue: Option<String>,
 }
 
 /// The banner of a running stack.
@@ -38,13 +45,24 @@ pub fn for_stack(stack: &Stack) -> String {
         issuer: stack.cognito.issuer(),
         lambda_url: stack.lambda_url.clone(),
         log_dir: stack.log_dir().display().to_string(),
+        aws_url: stack.aws.endpoint.clone(),
+        region: stack.aws.region.clone(),
+        ingest_dead_letter_queue: stack
+            .consumers
+            .iter()
+            .find(|c| c.binary == "weather-ingest")
+            .map(|c| {
+                c.dead_letter_queue
+                    .as_ref()
+                    .map_or_else(|| c.queue.url.clone(), |q| q.url.clone())
+            }),
     };
     render(&addresses, stack.cognito.config())
 }
 
 /// The banner for these addresses and clients. The walkthrough uses `ServiceClient`
 /// (else the first client; none without clients) and, if the template has it,
-/// `ReadOnlyClient`.
+/// `ReadOnlyClient`; with weather-ingest, its `cargo lambda invoke` (as `IngestClient`).
 pub fn render(addresses: &Addresses, config: &CognitoConfig) -> String {
     let clients: String = config
         .clients
@@ -64,6 +82,7 @@ pub fn render(addresses: &Addresses, config: &CognitoConfig) -> String {
             ("issuer", &addresses.issuer),
             ("lambda_url", &addresses.lambda_url),
             ("log_dir", &addresses.log_dir),
+            ("aws_url", &addresses.aws_url),
             ("clients", &clients),
         ],
     );
@@ -78,6 +97,25 @@ pub fn render(addresses: &Addresses, config: &CognitoConfig) -> String {
         .client("ReadOnlyClient")
         .map(|ro| fill(READ_ONLY, &with_client(ro, &[("grab", GRAB)])))
         .unwrap_or_default();
+    let lambda_port = addresses.lambda_url.rsplit(':').next().unwrap_or("9000");
+    let ingest = match (
+        &addresses.ingest_dead_letter_queue,
+        config.client("IngestClient"),
+    ) {
+        (Some(dlq), Some(client)) => fill(
+            INGEST,
+            &[
+                ("logical_id", client.logical_id.as_str()),
+                ("client_id", client.client_id.as_str()),
+                ("lambda_port", lambda_port),
+                ("grab", GRAB),
+                ("aws_url", &addresses.aws_url),
+                ("region", &addresses.region),
+                ("dead_letter_queue_url", dlq),
+            ],
+        ),
+        _ => String::new(),
+    };
     let walkthrough = fill(
         WALKTHROUGH,
         &with_client(
@@ -90,7 +128,7 @@ pub fn render(addresses: &Addresses, config: &CognitoConfig) -> String {
             ],
         ),
     );
-    head + &walkthrough
+    head + &walkthrough + &ingest
 }
 
 /// `values` and the client's `logical_id`, `client_id`, `client_secret`.
@@ -149,6 +187,11 @@ mod tests {
             issuer: "http://127.0.0.1:3001/us-east-1_Local1".into(),
             lambda_url: "http://127.0.0.1:3002".into(),
             log_dir: "target/local-stack".into(),
+            aws_url: "http://127.0.0.1:3003".into(),
+            region: "us-east-1".into(),
+            ingest_dead_letter_queue: Some(
+                "http://127.0.0.1:3003/123456789012/IngestDeadLetterQueue".into(),
+            ),
         }
     }
 
@@ -170,6 +213,10 @@ mod tests {
             "scopes",
             "grab",
             "read_only",
+            "lambda_port",
+            "aws_url",
+            "region",
+            "dead_letter_queue_url",
         ] {
             assert!(
                 !text.contains(&format!("{{{name}}}")),
@@ -194,6 +241,26 @@ mod tests {
         assert!(text.contains(
             r#"-d '{"name":"Storm Arwen","dateStart":"2021-11-26","dateEnd":"2021-11-27"}'"#
         ));
+        assert!(text.contains(
+            "curl -i \"$API/events\" -H \"Authorization: Bearer not-a-token\"\n\n# 6. weather-ingest"
+        ));
+        let ingest = c.client("IngestClient").unwrap();
+        assert!(
+            text.contains(&format!("created\n#    by {})", ingest.client_id)),
+            "{text}"
+        );
+        assert!(text.contains(
+            "\ncargo lambda invoke weather-ingest --data-file weather-ingest/fixtures/sqs-batch.json -A 127.0.0.1 -P 3002\n"
+        ));
+        assert!(text.contains("aws --endpoint-url http://127.0.0.1:3003 --region us-east-1 sqs receive-message --queue-url http://127.0.0.1:3003/123456789012/IngestDeadLetterQueue"));
+    }
+
+    #[test]
+    fn without_weather_ingest_its_step_is_left_out() {
+        let mut a = addresses();
+        a.ingest_dead_letter_queue = None;
+        let text = render(&a, &config());
+        assert!(!text.contains("# 6."));
         assert!(
             text.ends_with("curl -i \"$API/events\" -H \"Authorization: Bearer not-a-token\"\n")
         );

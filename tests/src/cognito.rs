@@ -13,7 +13,7 @@
 //! start, so a token of a previous run never verifies. Tokens carry exactly the claims
 //! of a Cognito client-credentials access token.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -434,6 +434,8 @@ pub struct LocalCognito {
     signer: Signer,
     base_url: String,
     token_requests: AtomicU64,
+    /// Token requests by the client id they named.
+    requests_by_client: Mutex<BTreeMap<String, u64>>,
     tokens_issued: AtomicU64,
     /// Every token issued, when recording (tests scan the logs for them).
     issued: Option<Mutex<Vec<String>>>,
@@ -454,6 +456,7 @@ impl LocalCognito {
             signer,
             base_url,
             token_requests: AtomicU64::new(0),
+            requests_by_client: Mutex::default(),
             tokens_issued: AtomicU64::new(0),
             issued: record_tokens.then(|| Mutex::new(Vec::new())),
             log,
@@ -488,6 +491,22 @@ impl LocalCognito {
     /// Requests made to `/oauth2/token` so far (granted or not).
     pub fn token_requests(&self) -> u64 {
         self.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests made so far (to `/oauth2/token` or `GetClientToken`, granted or not)
+    /// that named the client id `client_id`.
+    pub fn token_requests_of(&self, client_id: &str) -> u64 {
+        self.requests_by_client
+            .lock()
+            .ok()
+            .and_then(|m| m.get(client_id).copied())
+            .unwrap_or(0)
+    }
+
+    fn count_client(&self, client_id: &str) {
+        if let Ok(mut counts) = self.requests_by_client.lock() {
+            *counts.entry(client_id.to_owned()).or_default() += 1;
+        }
     }
 
     /// Tokens issued so far.
@@ -525,6 +544,7 @@ impl LocalCognito {
             Err(e) => return oauth_error(e, "-".into()),
         };
         let client = request.client_id.clone().unwrap_or_else(|| "-".into());
+        self.count_client(&client);
         let grant = match self.config.grant(&request) {
             Ok(g) => g,
             Err(e) => return oauth_error(e, format!("client_id={client}")),
@@ -586,6 +606,7 @@ impl LocalCognito {
             }
         };
         let client = request.client_id.clone();
+        self.count_client(&client);
         let token_request = TokenRequest {
             grant_type: Some("client_credentials".to_owned()),
             client_id: Some(request.client_id),

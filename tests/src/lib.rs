@@ -11,7 +11,8 @@
 //!   standing in for API Gateway) reads to mirror the deployed configuration.
 
 //!
-//! The local stack itself: [`cognito`] (a token issuer standing in for Cognito),
+//! The local stack itself: [`aws`] (the template's table, queues and secret on moto),
+//! [`event_source`] (the SQS event source mapping of a queue-fed function), [`cognito`] (a token issuer standing in for Cognito),
 //! [`gateway`] (API Gateway's REST semantics in front of the functions), [`supervisor`]
 //! (starting and stopping server processes, and whatever they spawned), [`watch`]
 //! (`cargo lambda watch` and `invoke`), [`stack`] (`cargo lambda watch` and both servers
@@ -19,9 +20,11 @@
 //! text files), [`http`] and
 //! [`log`] (their small shared server and request logs).
 
+pub mod aws;
 pub mod banner;
 pub mod cognito;
 pub mod error;
+pub mod event_source;
 pub mod gateway;
 pub mod http;
 pub mod log;

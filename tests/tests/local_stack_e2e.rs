@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use local_stack::cognito::{Signer, unix_now};
+use local_stack::gateway::Invocation;
 use local_stack::supervisor::ServiceProcess;
 use local_stack::{Stack, StackOptions};
 use reqwest::{Method, StatusCode};
@@ -573,6 +574,579 @@ async fn token_cache_get_client_token(ctx: Arc<Ctx>) {
     .await;
 }
 
+// ---------------------------------------------------------------------------------
+// weather-api on the events table (moto's DynamoDB), weather-ingest on moto's SQS
+// ---------------------------------------------------------------------------------
+
+const INGEST: &str = "IngestClient";
+
+/// A weather event body with a name of its own.
+fn event_body(name: &str) -> Value {
+    json!({"name": name, "dateStart": "2026-03-01", "dateEnd": "2026-03-02"})
+}
+
+impl Ctx {
+    /// `POST /events` with `body` and, if given, an `Idempotency-Key`.
+    async fn post_event(&self, token: &str, body: &Value, key: Option<&str>) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}/events", self.stack.api_url))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        reply(request.send().await.unwrap()).await
+    }
+
+    /// Every page of `GET /events?limit=N`, following `nextToken` to the last page.
+    async fn pages(&self, token: &str, limit: usize) -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let query = {
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                query.append_pair("limit", &limit.to_string());
+                if let Some(t) = &next {
+                    query.append_pair("nextToken", t);
+                }
+                query.finish()
+            };
+            let r = self
+                .http
+                .get(format!("{}/events?{query}", self.stack.api_url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let r = reply(r).await;
+            assert_eq!(r.status, 200, "page {}: {}", pages.len() + 1, r.body);
+            pages.push(r.body["events"].as_array().unwrap().clone());
+            next = r.body["nextToken"].as_str().map(str::to_owned);
+            if next.is_none() {
+                return pages;
+            }
+            assert!(pages.len() < 1000, "nextToken never ends");
+        }
+    }
+
+    /// Every event the API lists.
+    async fn all_events(&self, token: &str) -> Vec<Value> {
+        self.pages(token, 100).await.into_iter().flatten().collect()
+    }
+
+    fn consumer(&self) -> &local_stack::stack::QueueConsumer {
+        self.stack
+            .consumers
+            .iter()
+            .find(|c| c.binary == "weather-ingest")
+            .expect("the stack runs weather-ingest")
+    }
+
+    /// Invokes weather-ingest with the batch `messages` (id, body) through the watcher.
+    async fn ingest(&self, messages: &[(String, String)]) -> Value {
+        let event = sqs_event(&self.consumer().queue.arn, messages);
+        match self.stack.invoke("weather-ingest", &event).await.unwrap() {
+            Invocation::Ok(answer) => answer,
+            other => panic!("weather-ingest answered {other:?}"),
+        }
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(self.stack.aws.sdk_config())
+    }
+}
+
+/// An SQS event as Lambda delivers it from `queue_arn`.
+fn sqs_event(queue_arn: &str, messages: &[(String, String)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("local-{id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1764547200000",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1764547200001"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn fresh_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// How many listed events have exactly these fields.
+fn count_of(events: &[Value], body: &Value) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            ["name", "dateStart", "dateEnd"]
+                .iter()
+                .all(|k| e[*k] == body[*k])
+        })
+        .count()
+}
+
+/// POST an event, restart `cargo lambda watch` (every function process ends and starts
+/// again, its init included): the event is still there, read from the table.
+async fn event_survives_a_function_restart(ctx: Arc<Ctx>) {
+    let token = ctx.token(SERVICE, None).await;
+    let body = event_body(&format!("Survivor {}", fresh_id()));
+    let r = ctx.post_event(&token, &body, None).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+
+    let pids = |procs: Vec<ServiceProcess>| -> BTreeSet<i32> {
+        procs
+            .into_iter()
+            .filter(|p| p.name == "weather-api")
+            .map(|p| p.pid)
+            .collect()
+    };
+    let before = pids(ctx.stack.processes().await);
+    assert!(!before.is_empty(), "weather-api runs");
+    ctx.stack.restart_functions().await.unwrap();
+    let after = pids(ctx.stack.processes().await);
+    assert!(!after.is_empty(), "weather-api runs again");
+    assert!(
+        before.is_disjoint(&after),
+        "a new process: {before:?} {after:?}"
+    );
+    assert!(before.iter().all(|p| !is_alive(*p)), "the old one ended");
+
+    let r = ctx
+        .call(Method::GET, &format!("/events/{id}"), Some(&token))
+        .await;
+    assert_eq!(r.status, 200, "the event after the restart: {}", r.body);
+    assert_eq!(r.body["name"], body["name"]);
+    assert_eq!(
+        count_of(&ctx.all_events(&token).await, &body),
+        1,
+        "listed once"
+    );
+}
+
+/// One `Idempotency-Key` posted twice: one event, the second answer the first one
+/// replayed; the key with another event is 422.
+async fn idempotency_key_posted_twice(ctx: Arc<Ctx>) {
+    let token = ctx.token(SERVICE, None).await;
+    let key = fresh_id();
+    let body = event_body(&format!("Once {key}"));
+    let first = ctx.post_event(&token, &body, Some(&key)).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let second = ctx.post_event(&token, &body, Some(&key)).await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    assert_eq!(second.body, first.body, "the same event, id included");
+    assert_eq!(second.headers["location"], first.headers["location"]);
+    assert_eq!(second.headers["idempotent-replayed"], "true");
+    assert_eq!(
+        count_of(&ctx.all_events(&token).await, &body),
+        1,
+        "one event"
+    );
+
+    let other = event_body(&format!("Other {key}"));
+    let r = ctx.post_event(&token, &other, Some(&key)).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        count_of(&ctx.all_events(&token).await, &other),
+        0,
+        "nothing stored"
+    );
+}
+
+/// 120 new events walked with `limit=50`: full pages, then the rest, every event once
+/// (3 pages when the table held at most 30 events before, as in this file's order).
+async fn pages_of_fifty_list_every_event_once(ctx: Arc<Ctx>) {
+    let token = ctx.token(SERVICE, None).await;
+    let before = ctx.all_events(&token).await.len();
+    let run = fresh_id();
+    let mut tasks = tokio::task::JoinSet::new();
+    let created = Arc::new(Mutex::new(BTreeSet::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..8 {
+        let (ctx, token, run, created, next) = (
+            ctx.clone(),
+            token.clone(),
+            run.clone(),
+            created.clone(),
+            next.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n >= 120 {
+                    return;
+                }
+                let r = ctx
+                    .post_event(&token, &event_body(&format!("Page {run} {n}")), None)
+                    .await;
+                assert_eq!(r.status, 201, "{}", r.body);
+                let id = r.body["id"].as_str().unwrap().to_owned();
+                created.lock().unwrap().insert(id);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let created = created.lock().unwrap().clone();
+    assert_eq!(created.len(), 120);
+
+    let pages = ctx.pages(&token, 50).await;
+    let total = before + 120;
+    assert_eq!(pages.len(), total.div_ceil(50), "pages of {total} events");
+    if before <= 30 {
+        assert_eq!(pages.len(), 3);
+    }
+    let (last, full) = pages.split_last().unwrap();
+    assert!(
+        full.iter().all(|p| p.len() == 50),
+        "every page but the last is full"
+    );
+    assert_eq!(last.len(), total - 50 * full.len());
+    let ids: Vec<&str> = pages
+        .iter()
+        .flatten()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let distinct: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len(), "no event twice");
+    for id in &created {
+        assert!(distinct.contains(id.as_str()), "{id} listed");
+    }
+}
+
+/// The fixture batch through the watcher, as the banner's `cargo lambda invoke`: its
+/// 10 events land in the API, created by the ingest client; the same batch again (SQS
+/// redelivers) creates none.
+async fn ingest_fixture_batch_lands_in_the_api(ctx: Arc<Ctx>) {
+    let workspace = local_stack::stack::workspace_dir();
+    let fixture = workspace.join("weather-ingest/fixtures/sqs-batch.json");
+    let batch: Value = serde_json::from_slice(&std::fs::read(&fixture).unwrap()).unwrap();
+    let bodies: Vec<Value> = batch["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 10);
+    let port: u16 = ctx
+        .stack
+        .lambda_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let token = ctx.token(SERVICE, None).await;
+    for round in ["first delivery", "redelivery"] {
+        let answer = local_stack::watch::invoke(&workspace, port, "weather-ingest", &fixture)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            local_stack::watch::InvokeAnswer::Ok(json!({"batchItemFailures": []})),
+            "{round}"
+        );
+        let events = ctx.all_events(&token).await;
+        for body in &bodies {
+            let matching: Vec<&Value> = events
+                .iter()
+                .filter(|e| count_of(std::slice::from_ref(e), body) == 1)
+                .collect();
+            assert_eq!(matching.len(), 1, "{round}: {body} once in the API");
+            assert_eq!(matching[0]["createdBy"], ctx.client_id(INGEST), "{round}");
+        }
+    }
+}
+
+/// A batch with 2 bodies that are not events and 1 the API refuses (its message id,
+/// the Idempotency-Key, was used for another event: 422): those 3 in the dead-letter
+/// queue with their reason, the 7 others created, nothing reported for retry.
+async fn ingest_bad_messages_go_to_the_dead_letter_queue(ctx: Arc<Ctx>) {
+    let token = ctx.token(SERVICE, None).await;
+    let run = fresh_id();
+    let reused = fresh_id();
+    let first = event_body(&format!("Ingest {run} first"));
+    let answer = ctx.ingest(&[(reused.clone(), first.to_string())]).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+
+    let mut batch: Vec<(String, String)> = (0..7)
+        .map(|n| {
+            (
+                fresh_id(),
+                event_body(&format!("Ingest {run} {n}")).to_string(),
+            )
+        })
+        .collect();
+    let not_json = (fresh_id(), "this is not JSON".to_owned());
+    let no_end = (
+        fresh_id(),
+        json!({"name": format!("Ingest {run} no end"), "dateStart": "2026-03-01"}).to_string(),
+    );
+    let refused = (
+        reused,
+        event_body(&format!("Ingest {run} refused")).to_string(),
+    );
+    batch.insert(2, not_json.clone());
+    batch.insert(5, no_end.clone());
+    batch.push(refused.clone());
+    assert_eq!(batch.len(), 10);
+    let answer = ctx.ingest(&batch).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": []}),
+        "none left for retry"
+    );
+
+    let events = ctx.all_events(&token).await;
+    for (n, (_, body)) in batch.iter().enumerate() {
+        let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let expected = usize::from(![2, 5, 9].contains(&n));
+        assert_eq!(count_of(&events, &body), expected, "message {n}: {body}");
+    }
+    assert_eq!(count_of(&events, &first), 1, "the first event stays");
+
+    // The dead-letter queue on moto holds exactly the 3, each with its reason.
+    let dlq = ctx
+        .consumer()
+        .dead_letter_queue
+        .clone()
+        .expect("a dead-letter queue");
+    let sqs = ctx.sqs();
+    let wanted: BTreeSet<String> = [&not_json, &no_end, &refused]
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut letters = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while letters.len() < wanted.len() {
+        assert!(Instant::now() < deadline, "dead letters: {letters:?}");
+        let received = sqs
+            .receive_message()
+            .queue_url(&dlq.url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in received.messages.unwrap_or_default() {
+            let attrs = m.message_attributes.clone().unwrap_or_default();
+            let text = |name: &str| attrs.get(name).and_then(|a| a.string_value.clone());
+            sqs.delete_message()
+                .queue_url(&dlq.url)
+                .receipt_handle(m.receipt_handle.clone().unwrap())
+                .send()
+                .await
+                .unwrap();
+            if let Some(source) = text("IngestSourceMessageId")
+                && wanted.contains(&source)
+            {
+                let reason = text("IngestFailureReason").unwrap_or_default();
+                letters.insert(source, (m.body.clone().unwrap_or_default(), reason));
+            }
+        }
+    }
+    for (id, original) in [&not_json, &no_end, &refused] {
+        let (body, reason) = &letters[id];
+        assert_eq!(body, original, "the original body of {id}");
+        assert!(!reason.trim().is_empty(), "a reason for {id}");
+    }
+    assert!(
+        letters[&refused.0].1.contains("422"),
+        "{:?}",
+        letters[&refused.0]
+    );
+}
+
+/// 50 invocations of weather-ingest, one new message each: 50 events, and over the
+/// whole run the local Cognito saw exactly one token request from the ingest client.
+async fn ingest_fifty_invocations_one_token_request(ctx: Arc<Ctx>) {
+    let run = fresh_id();
+    let bodies: Vec<Value> = (0..50)
+        .map(|n| event_body(&format!("Fifty {run} {n}")))
+        .collect();
+    for body in &bodies {
+        let answer = ctx.ingest(&[(fresh_id(), body.to_string())]).await;
+        assert_eq!(answer, json!({"batchItemFailures": []}), "{body}");
+    }
+    let token = ctx.token(SERVICE, None).await;
+    let events = ctx.all_events(&token).await;
+    assert!(
+        bodies.iter().all(|b| count_of(&events, b) == 1),
+        "50 events"
+    );
+    assert_eq!(
+        ctx.stack.cognito.token_requests_of(&ctx.client_id(INGEST)),
+        1,
+        "one token request by the ingest client in the whole run"
+    );
+}
+
+/// weather-ingest is configured as on AWS: CLIENT_SECRET_ARN (the template's
+/// `!Ref IngestClientSecret`, here moto's secret holding the local IngestClient's
+/// credentials), no CLIENT_SECRET anywhere in its environment; and with it its events
+/// are created by the ingest client.
+async fn ingest_reads_its_secret_from_secrets_manager(ctx: Arc<Ctx>) {
+    let env = std::fs::read_to_string(ctx.stack.log_dir().join("functions.env")).unwrap();
+    let arn = &ctx.stack.aws.secrets["IngestClientSecret"];
+    assert!(env.contains(&format!("CLIENT_SECRET_ARN='{arn}'")), "{env}");
+    assert!(!env.contains("CLIENT_SECRET="), "no inline secret: {env}");
+    assert!(
+        !env.contains(&ctx.secret(INGEST)),
+        "the secret is not in the environment"
+    );
+
+    let secrets = aws_sdk_secretsmanager::Client::new(ctx.stack.aws.sdk_config());
+    let value = secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+    assert_eq!(value["client_id"], ctx.client_id(INGEST));
+    assert_eq!(value["client_secret"], ctx.secret(INGEST));
+
+    let body = event_body(&format!("Secret {}", fresh_id()));
+    let answer = ctx.ingest(&[(fresh_id(), body.to_string())]).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let token = ctx.token(SERVICE, None).await;
+    let events = ctx.all_events(&token).await;
+    let event = events
+        .iter()
+        .find(|e| count_of(std::slice::from_ref(e), &body) == 1);
+    assert_eq!(event.expect("created")["createdBy"], ctx.client_id(INGEST));
+}
+
+/// Receives from the queue at `url` until a message whose `IngestSourceMessageId` is
+/// `source` arrives (deleting what it receives); its body and `IngestFailureReason`.
+async fn dead_letter_of(sqs: &aws_sdk_sqs::Client, url: &str, source: &str) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "no dead letter for {source}");
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in received.messages.unwrap_or_default() {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.clone().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let attrs = m.message_attributes.clone().unwrap_or_default();
+            let text = |name: &str| attrs.get(name).and_then(|a| a.string_value.clone());
+            if text("IngestSourceMessageId").as_deref() == Some(source) {
+                return (
+                    m.body.unwrap_or_default(),
+                    text("IngestFailureReason").unwrap_or_default(),
+                );
+            }
+        }
+    }
+}
+
+/// `aws sqs send-message` to the ingest queue on moto: the stack's event source
+/// mapping delivers it to weather-ingest, the event lands in the API and the message
+/// leaves the queue; a body that is no event ends in the dead-letter queue instead.
+async fn ingest_from_the_queue_through_the_event_source(ctx: Arc<Ctx>) {
+    let sqs = ctx.sqs();
+    let queue = ctx.consumer().queue.url.clone();
+    let body = event_body(&format!("Queued {}", fresh_id()));
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let bad = sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body("{\"name\": \"no dates\"}")
+        .send()
+        .await
+        .unwrap()
+        .message_id
+        .unwrap();
+
+    let token = ctx.token(SERVICE, None).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = ctx.all_events(&token).await;
+        let found: Vec<&Value> = events
+            .iter()
+            .filter(|e| count_of(std::slice::from_ref(e), &body) == 1)
+            .collect();
+        if let [event] = found.as_slice() {
+            assert_eq!(event["createdBy"], ctx.client_id(INGEST));
+            break;
+        }
+        assert!(found.is_empty(), "created once: {found:?}");
+        assert!(Instant::now() < deadline, "the queued event never landed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dlq = ctx
+        .consumer()
+        .dead_letter_queue
+        .clone()
+        .expect("a dead-letter queue");
+    let (letter, reason) = dead_letter_of(&sqs, &dlq.url, &bad).await;
+    assert_eq!(letter, "{\"name\": \"no dates\"}");
+    assert!(!reason.is_empty());
+
+    // Both left the queue (deleted by the mapping, none waiting to come back).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(u64::MAX)
+        };
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        if count(A::ApproximateNumberOfMessages) == 0
+            && count(A::ApproximateNumberOfMessagesNotVisible) == 0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "queue not empty: {attributes:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = std::fs::read_to_string(ctx.stack.log_dir().join("event-source.log")).unwrap();
+    assert!(log.contains("IngestQueue batch of"), "{log}");
+}
+
 /// Every log line the stack wrote holds no token and no client secret; and the logs
 /// are the real ones (they record the requests above), so the scan is not vacuous.
 async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
@@ -604,6 +1178,11 @@ async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
         text_of("watch.log").contains("request served"),
         "weather-api logs"
     );
+    assert!(
+        text_of("watch.log").contains("weather-ingest"),
+        "weather-ingest logs"
+    );
+    assert!(text_of("moto.log").contains("moto-serial: listening on"));
 
     let mut tokens = ctx.stack.cognito.issued_tokens();
     assert!(!tokens.is_empty(), "the cases issued tokens");
@@ -658,9 +1237,18 @@ async fn logs_hold_no_token_or_secret(ctx: Arc<Ctx>) {
 async fn stop_leaves_no_process_behind(ctx: Arc<Ctx>) {
     let Stopped { running, sessions } = ctx.stop().await;
     let names: BTreeSet<&str> = running.iter().map(|p| p.name.as_str()).collect();
-    for name in ["cargo-lambda", "authorizer", "weather-api"] {
+    for name in [
+        "cargo-lambda",
+        "authorizer",
+        "weather-api",
+        "weather-ingest",
+    ] {
         assert!(names.contains(name), "{name} ran before stop: {running:?}");
     }
+    assert!(
+        names.iter().any(|n| n.starts_with("python")),
+        "moto ran before stop: {running:?}"
+    );
     assert!(
         sessions.len() >= 3,
         "the functions ran in sessions of their own: {sessions:?}"
@@ -773,6 +1361,14 @@ fn main() {
         gateway_routing,
         token_cache_example,
         token_cache_get_client_token,
+        idempotency_key_posted_twice,
+        pages_of_fifty_list_every_event_once,
+        event_survives_a_function_restart,
+        ingest_fixture_batch_lands_in_the_api,
+        ingest_bad_messages_go_to_the_dead_letter_queue,
+        ingest_fifty_invocations_one_token_request,
+        ingest_reads_its_secret_from_secrets_manager,
+        ingest_from_the_queue_through_the_event_source,
         stop_leaves_no_process_behind,
         logs_hold_no_token_or_secret,
     ];

@@ -1,5 +1,6 @@
 //! `scripts/local-stack`: the whole system on 127.0.0.1 until Ctrl-C.
 //! Settings: LOCAL_API_PORT (3000), LOCAL_COGNITO_PORT (3001), LOCAL_LAMBDA_PORT (3002),
+//! LOCAL_AWS_PORT (3003, moto),
 //! LOCAL_STACK_LOG_DIR (target/local-stack), LOCAL_TOKEN_EXPIRES_IN (the template's).
 
 use std::process::ExitCode;
