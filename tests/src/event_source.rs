@@ -25,7 +25,7 @@ use crate::log::LogFile;
 use crate::stack::QueueConsumer;
 
 /// How long an empty queue is left before it is polled again.
-pub const POLL: Duration = Duration::from_millis(250);
+pub const POLL: Duration = Duration::from_secs(1);
 
 /// Starts the mapping of `consumer`: a task until aborted.
 pub fn start(
