@@ -10,7 +10,7 @@
 //! ```sh
 //! scripts/setup-tools                      # moto in .venv
 //! cargo build --release -p weather-api
-//! cargo run -p weather-api --example cold_start -- [--starts 15] [--requests 500]
+//! cargo run -p weather-api --example cold_start -- [--starts 15] [--requests 200]
 //! ```
 
 use std::collections::VecDeque;
@@ -266,8 +266,11 @@ async fn main() {
             .map_or(default, |v| v.parse().expect("a number"))
     };
     let starts = arg("--starts", 15);
-    let requests = arg("--requests", 500);
-    let binary = root().join("target/release/weather-api");
+    let requests = arg("--requests", 200);
+    // Where cargo put it: CARGO_TARGET_DIR (a shared target directory), else target/.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let binary = target.join("release/weather-api");
     assert!(
         binary.exists(),
         "build it first: cargo build --release -p weather-api"
