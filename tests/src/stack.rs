@@ -775,3 +775,113 @@ fn env_file_text(env: &BTreeMap<String, String>) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cognito(model: &StackModel) -> LocalCognito {
+        let config = CognitoConfig::from_model(model, defaults::POOL_ID, None).unwrap();
+        let log = std::env::temp_dir().join(format!("stack-{}.log", uuid::Uuid::new_v4()));
+        LocalCognito::new(
+            config,
+            Signer::generate("unit").unwrap(),
+            "http://127.0.0.1:3001".into(),
+            false,
+            LogFile::create(&log, false).unwrap(),
+        )
+    }
+
+    fn env_of<'a>(doc: &'a Document, logical_id: &str) -> &'a BTreeMap<String, Expr> {
+        let ResourceKind::Function(f) = &doc.resources[logical_id].kind else {
+            panic!("{logical_id} is a function")
+        };
+        &f.environment.variables
+    }
+
+    #[test]
+    fn the_template_s_values_resolve_to_the_local_ones() {
+        let doc = Template::load_document(Template::workspace_path()).unwrap();
+        let model = StackModel::from_document(&doc).unwrap();
+        let cognito = cognito(&model);
+        let locals = Locals {
+            model: &model,
+            doc: &doc,
+            cognito: &cognito,
+            aws: None,
+            api_base: "http://127.0.0.1:3000",
+        };
+        let ingest = env_of(&doc, "WeatherIngestFunction");
+        assert_eq!(
+            locals.resolve(&ingest["WEATHER_API_URL"]),
+            Ok(Some("http://127.0.0.1:3000/weather".into()))
+        );
+        assert_eq!(
+            locals.resolve(&ingest["TOKEN_URL"]),
+            Ok(Some("http://127.0.0.1:3001/oauth2/token".into()))
+        );
+        // Without moto's resources a reference to one has no local value.
+        assert_eq!(locals.resolve(&ingest["CLIENT_SECRET_ARN"]), Err(()));
+
+        let ResourceKind::Secret(secret) = &doc.resources["IngestClientSecret"].kind else {
+            panic!("a secret")
+        };
+        let value = locals
+            .resolve(secret.secret_string.as_ref().unwrap())
+            .unwrap()
+            .unwrap();
+        let value: Value = serde_json::from_str(&value).unwrap();
+        let client = cognito.config().client("IngestClient").unwrap();
+        assert_eq!(value["client_id"], client.client_id.as_str());
+        assert_eq!(value["client_secret"], client.secret.expose());
+
+        let authorizer = env_of(&doc, "AuthorizerFunction");
+        assert_eq!(
+            locals.resolve(&authorizer["APP_CLIENT_IDS"]),
+            Ok(Some(
+                "serviceclient0local0000000,readonlyclient0local000000,ingestclient0local00000000"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            locals.resolve(&Expr::Sub("${NoSuchThing}/x".into())),
+            Err(())
+        );
+
+        // EventStore=memory: EVENTS_TABLE is !Ref AWS::NoValue, i.e. not set.
+        let events_table = env_of(&doc, "WeatherApiFunction")["EVENTS_TABLE"].clone();
+        let mut memory = doc.clone();
+        memory.conditions.insert(
+            "UseEventsTable".into(),
+            Expr::Equals(
+                Box::new(Expr::Literal("memory".into())),
+                Box::new(Expr::Literal("dynamodb".into())),
+            ),
+        );
+        let locals = Locals {
+            doc: &memory,
+            ..locals
+        };
+
+        assert_eq!(locals.resolve(&events_table), Ok(None), "{events_table:?}");
+    }
+
+    #[test]
+    fn the_queue_fed_function_is_weather_ingest() {
+        let doc = Template::load_document(Template::workspace_path()).unwrap();
+        let model = StackModel::from_document(&doc).unwrap();
+        assert_eq!(
+            queue_consumers(&doc, &model).unwrap(),
+            vec![(
+                "WeatherIngestFunction".to_owned(),
+                "weather-ingest".to_owned(),
+                "IngestQueue".to_owned(),
+                10
+            )]
+        );
+        assert_eq!(
+            dead_letter_queue(&doc, "IngestQueue").as_deref(),
+            Some("IngestDeadLetterQueue")
+        );
+    }
+}
