@@ -145,7 +145,8 @@ impl Fleet {
 
     /// One process's cache: its own SDK client and store.
     async fn cache(&self, secret: &str, clock: Arc<dyn Clock>, endpoint: &str) -> TokenCache {
-        let store = DynamoDbTokenStore::new(Client::new(&sdk(endpoint).await), &self.table);
+        let store =
+            DynamoDbTokenStore::new(Client::new(&sdk(endpoint).await), &self.table).unwrap();
         TokenCache::builder(self.config(secret))
             .clock(clock)
             .shared_store(Arc::new(store))
@@ -510,7 +511,7 @@ async fn a_refused_token_is_dropped_for_the_fleet_only_while_it_is_still_that_to
     assert_eq!(third.stats().shared_tokens_used, 0);
 
     // Dropping the old token again must not remove the newer one now in the table.
-    let store = DynamoDbTokenStore::new(fleet.dynamodb.clone(), &fleet.table);
+    let store = DynamoDbTokenStore::new(fleet.dynamodb.clone(), &fleet.table).unwrap();
     let key = first_entry["pk"].as_s().unwrap();
     let old = first_entry["sealed"].as_b().unwrap().as_ref();
     assert!(

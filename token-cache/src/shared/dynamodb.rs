@@ -33,12 +33,12 @@ pub struct DynamoDbTokenStore {
 }
 
 impl DynamoDbTokenStore {
-    /// A store on `table` through `client`.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+    /// A store on `table` through `client`; a name DynamoDB would refuse is a
+    /// configuration error naming `TOKEN_CACHE_TABLE`.
+    pub fn new(client: Client, table: impl Into<String>) -> Result<Self, TokenCacheError> {
+        let table = table.into();
+        validate_table_name(&table)?;
+        Ok(Self { client, table })
     }
 
     /// The store named by `TOKEN_CACHE_TABLE`, with the AWS SDK's default
@@ -52,14 +52,13 @@ impl DynamoDbTokenStore {
         else {
             return Ok(None);
         };
-        validate_table_name(&table)?;
         // One attempt per call: the cache bounds each call and falls back to
         // its own token request, which beats the SDK's backoff here.
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
             .load()
             .await;
-        Ok(Some(Self::new(Client::new(&config), table)))
+        Self::new(Client::new(&config), table).map(Some)
     }
 }
 
