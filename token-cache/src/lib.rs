@@ -55,4 +55,6 @@ pub use scope::ScopeSet;
 pub use secret::{AccessToken, ClientSecret};
 #[cfg(feature = "dynamodb")]
 pub use shared::DynamoDbTokenStore;
-pub use shared::{SharedRecord, SharedSettings, SharedState, SharedTokenStore, StoreError};
+pub use shared::{
+    SharedRecord, SharedSettings, SharedState, SharedTokenStore, StoreError, StoreFuture,
+};
