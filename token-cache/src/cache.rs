@@ -21,6 +21,7 @@ use crate::error::TokenCacheError;
 use crate::fetch::{HttpFetcher, SecretProvider, TokenFetcher};
 use crate::scope::ScopeSet;
 use crate::secret::{AccessToken, IssuedToken};
+use crate::shared::{self, Fleet, SharedRecord, SharedSettings, SharedTokenStore};
 use crate::state::{Action, TokenTimes, decide};
 
 type FlightResult = Result<AccessToken, TokenCacheError>;
@@ -116,6 +117,8 @@ pub struct Stats {
     pub failed_token_requests: u64,
     /// Background refreshes that succeeded.
     pub background_refreshes: u64,
+    /// Tokens taken from the shared store (another process's token request).
+    pub shared_tokens_used: u64,
 }
 
 /// Builds a [`TokenCache`] with an injected clock, fetcher or HTTP client.
@@ -125,9 +128,29 @@ pub struct TokenCacheBuilder {
     fetcher: Option<Arc<dyn TokenFetcher>>,
     client: Option<reqwest::ClientBuilder>,
     secret_provider: Option<Arc<dyn SecretProvider>>,
+    shared: Option<(Arc<dyn SharedTokenStore>, SharedSettings)>,
 }
 
 impl TokenCacheBuilder {
+    /// Shares tokens with every other process using `store` and the same
+    /// client (a fleet of containers): a token request for a scope set is made
+    /// by one process and used by all, sealed with a key derived from the
+    /// client secret. The hit path does not touch the store. See the crate
+    /// README, "Sharing tokens across a fleet".
+    pub fn shared_store(mut self, store: Arc<dyn SharedTokenStore>) -> Self {
+        let settings = self.shared.as_ref().map(|(_, s)| *s).unwrap_or_default();
+        self.shared = Some((store, settings));
+        self
+    }
+
+    /// The shared level's timing (after [`TokenCacheBuilder::shared_store`]).
+    pub fn shared_settings(mut self, settings: SharedSettings) -> Self {
+        if let Some((_, s)) = self.shared.as_mut() {
+            *s = settings;
+        }
+        self
+    }
+
     /// The clock token ages are judged by (default: [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -181,6 +204,15 @@ impl TokenCacheBuilder {
             .map_or(1, |n| n.get())
             .clamp(1, 64);
         let origin = clock.now();
+        let fleet = self.shared.map(|(store, settings)| {
+            Fleet::new(
+                store,
+                settings,
+                config.token_url.as_str(),
+                &config.client_id,
+                config.client_secret.clone(),
+            )
+        });
         Ok(TokenCache {
             inner: Arc::new(Inner {
                 fetcher,
@@ -196,6 +228,8 @@ impl TokenCacheBuilder {
                 token_requests: AtomicU64::new(0),
                 failed_token_requests: AtomicU64::new(0),
                 background_refreshes: AtomicU64::new(0),
+                shared_tokens_used: AtomicU64::new(0),
+                fleet,
             }),
         })
     }
@@ -208,9 +242,30 @@ impl TokenCache {
     }
 
     /// A cache configured from `TOKEN_URL`, `CLIENT_ID`, `CLIENT_SECRET` and
-    /// the optional `TOKEN_*` settings.
+    /// the optional `TOKEN_*` settings. `TOKEN_CACHE_TABLE` set is an error
+    /// here (this constructor cannot reach DynamoDB): use
+    /// `TokenCache::from_env_shared` (feature `dynamodb`).
     pub fn from_env() -> Result<Self, TokenCacheError> {
+        let table = std::env::var(crate::config::env::TOKEN_CACHE_TABLE).unwrap_or_default();
+        if !table.trim().is_empty() {
+            return Err(TokenCacheError::config(
+                crate::config::env::TOKEN_CACHE_TABLE,
+                "is set, but TokenCache::from_env does not share tokens: use \
+                 TokenCache::from_env_shared().await (feature dynamodb)",
+            ));
+        }
         Self::new(Config::from_env()?)
+    }
+
+    /// [`TokenCache::from_env`], sharing tokens through the DynamoDB table
+    /// `TOKEN_CACHE_TABLE` when it is set (today's behaviour when unset).
+    #[cfg(feature = "dynamodb")]
+    pub async fn from_env_shared() -> Result<Self, TokenCacheError> {
+        let builder = Self::builder(Config::from_env()?);
+        match crate::shared::DynamoDbTokenStore::from_env().await? {
+            Some(store) => builder.shared_store(Arc::new(store)).build(),
+            None => builder.build(),
+        }
     }
 
     /// Starts a builder.
@@ -221,6 +276,7 @@ impl TokenCache {
             fetcher: None,
             client: None,
             secret_provider: None,
+            shared: None,
         }
     }
 
@@ -257,6 +313,7 @@ impl TokenCache {
             entry.token.store(None);
             tracing::debug!(scopes = %scopes, "cached token invalidated");
         }
+        self.inner.invalidate_shared(scopes, None);
     }
 
     /// Drops the cached token for `scopes` only if it is still `token` (so a
@@ -273,6 +330,7 @@ impl TokenCache {
         let dropped = previous.as_ref().is_some_and(|p| p.id() == token.0.id);
         if dropped {
             tracing::debug!(scopes = %scopes, "cached token invalidated");
+            self.inner.invalidate_shared(scopes, Some(token.0.id));
         }
         dropped
     }
@@ -315,6 +373,7 @@ impl TokenCache {
             token_requests: self.inner.token_requests.load(Ordering::Relaxed),
             failed_token_requests: self.inner.failed_token_requests.load(Ordering::Relaxed),
             background_refreshes: self.inner.background_refreshes.load(Ordering::Relaxed),
+            shared_tokens_used: self.inner.shared_tokens_used.load(Ordering::Relaxed),
         }
     }
 }
@@ -382,6 +441,9 @@ struct Inner {
     token_requests: AtomicU64,
     failed_token_requests: AtomicU64,
     background_refreshes: AtomicU64,
+    shared_tokens_used: AtomicU64,
+    /// The shared level, if configured.
+    fleet: Option<Fleet>,
 }
 
 struct Entry {
@@ -538,7 +600,7 @@ impl Inner {
         let flight = Arc::clone(&progress);
         runtime.spawn(
             async move {
-                let result = inner.fetch_with_retry(&guard.0, &flight).await;
+                let result = inner.fetch_flight(&guard.0, &flight, kind).await;
                 inner.record_outcome(&guard.0, &result, kind);
                 drop(guard);
                 sender.send_replace(Some(result));
@@ -787,5 +849,302 @@ impl Inner {
             tokio::time::sleep(delay).await;
             last = Some(error);
         }
+    }
+}
+
+/// What one look at the shared store gave.
+enum Look {
+    /// A token this process may use, and the record it came from.
+    Token(AccessToken, SharedRecord),
+    /// Nothing usable: whether another process holds a running lease, and
+    /// the `issued_ms` of the record that was there (unusable), if any.
+    Nothing { leased: bool, seen: Option<u64> },
+    /// The store failed or was too slow.
+    Unavailable,
+}
+
+/// The shared level: one token request per scope set for the whole fleet.
+impl Inner {
+    async fn fetch_flight(
+        &self,
+        entry: &Entry,
+        progress: &FlightProgress,
+        kind: FlightKind,
+    ) -> FlightResult {
+        match &self.fleet {
+            Some(fleet) => self.fetch_via_fleet(fleet, entry, progress, kind).await,
+            None => self.fetch_with_retry(entry, progress).await,
+        }
+    }
+
+    /// Takes the token from the store, or (holding the lease) fetches and
+    /// publishes it, or waits a bounded time for the holder's; whenever the
+    /// store fails or nothing comes in time, fetches on its own as without a
+    /// store, within the same deadline.
+    async fn fetch_via_fleet(
+        &self,
+        fleet: &Fleet,
+        entry: &Entry,
+        progress: &FlightProgress,
+        kind: FlightKind,
+    ) -> FlightResult {
+        let scopes = &entry.scopes;
+        let binding = fleet.binding(scopes);
+        // A refresh wants a token newer than the one held (unknown: fetch).
+        let newer_than = match kind {
+            FlightKind::Foreground => None,
+            FlightKind::Background => Some(fleet.seen_issued(scopes).unwrap_or(u64::MAX)),
+        };
+        let deadline = progress.deadline;
+        let mut seen = match self.look(fleet, &binding, deadline, newer_than).await {
+            Look::Token(token, record) => return Ok(self.adopt(fleet, scopes, token, &record)),
+            Look::Unavailable => {
+                return self
+                    .fetch_and_share(fleet, &binding, entry, progress, false)
+                    .await;
+            }
+            Look::Nothing { seen, .. } => seen,
+        };
+        let own_request = self.request_timeout.min(self.retry.deadline / 2);
+        let wait_until = shared::wait_until(
+            tokio::time::Instant::now(),
+            deadline,
+            fleet.settings.max_wait,
+            own_request,
+        );
+        let lease = fleet
+            .settings
+            .lease
+            .unwrap_or(self.request_timeout + Duration::from_secs(1))
+            .min(self.retry.deadline);
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+        let mut polls = 0;
+        loop {
+            if tokio::time::Instant::now() >= wait_until {
+                break;
+            }
+            let now_ms = Fleet::wall_ms(self.clock.as_ref(), self.clock.now());
+            let leased = fleet.store.try_lease(
+                &binding.key,
+                &fleet.holder,
+                now_ms,
+                now_ms.saturating_add(lease_ms),
+                seen,
+            );
+            match self.store_call(fleet, deadline, leased).await {
+                None => break,
+                Some(true) => {
+                    return self
+                        .fetch_and_share(fleet, &binding, entry, progress, true)
+                        .await;
+                }
+                Some(false) => {}
+            }
+            // Another process is fetching, or has just published: poll for its token.
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= wait_until {
+                    break;
+                }
+                let pause = shared::poll_interval(polls, fastrand::f64());
+                tokio::time::sleep_until((now + pause).min(wait_until)).await;
+                polls += 1;
+                match self.look(fleet, &binding, deadline, newer_than).await {
+                    Look::Token(token, record) => {
+                        return Ok(self.adopt(fleet, scopes, token, &record));
+                    }
+                    Look::Unavailable => {
+                        return self
+                            .fetch_and_share(fleet, &binding, entry, progress, false)
+                            .await;
+                    }
+                    Look::Nothing {
+                        leased,
+                        seen: now_seen,
+                    } => {
+                        seen = now_seen;
+                        // The holder gave up or its lease ran out: try to take it.
+                        if !leased {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!(scopes = %scopes, "no shared token in time: requesting one of its own");
+        self.fetch_and_share(fleet, &binding, entry, progress, false)
+            .await
+    }
+
+    /// One look at the store: a usable token, or why not.
+    async fn look(
+        &self,
+        fleet: &Fleet,
+        binding: &shared::Binding,
+        deadline: tokio::time::Instant,
+        newer_than: Option<u64>,
+    ) -> Look {
+        let Some(state) = self
+            .store_call(fleet, deadline, fleet.store.load(&binding.key))
+            .await
+        else {
+            return Look::Unavailable;
+        };
+        let now = self.clock.now();
+        let now_ms = Fleet::wall_ms(self.clock.as_ref(), now);
+        let seen = state.record.as_ref().map(|r| r.issued_ms);
+        if let Some(record) = state.record
+            && shared::usable(&record, now_ms, self.hard_margin, newer_than)
+        {
+            let spread = fastrand::f64();
+            let opened = binding.open(&record).and_then(|value| {
+                shared::local_times(
+                    &record,
+                    now,
+                    now_ms,
+                    self.refresh_ratio,
+                    self.hard_margin,
+                    spread,
+                )
+                .map(|times| AccessToken::new(value, times))
+            });
+            match opened {
+                Some(token) => return Look::Token(token, record),
+                // Another secret, another binding, or tampered: never used.
+                None => tracing::warn!(
+                    "shared token entry does not open with this client's secret: ignored"
+                ),
+            }
+        }
+        Look::Nothing {
+            leased: state.lease_until_ms.is_some_and(|until| until > now_ms),
+            seen,
+        }
+    }
+
+    fn adopt(
+        &self,
+        fleet: &Fleet,
+        scopes: &ScopeSet,
+        token: AccessToken,
+        record: &SharedRecord,
+    ) -> AccessToken {
+        fleet.remember(scopes, token.0.id, record);
+        self.shared_tokens_used.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(scopes = %scopes, "token taken from the shared store");
+        token
+    }
+
+    /// This process's own token request; the token is then sealed and
+    /// published (awaited when holding the lease, so waiters see it at once;
+    /// in the background otherwise). A failed holder gives the lease back.
+    async fn fetch_and_share(
+        &self,
+        fleet: &Fleet,
+        binding: &shared::Binding,
+        entry: &Entry,
+        progress: &FlightProgress,
+        leased: bool,
+    ) -> FlightResult {
+        let result = self.fetch_with_retry(entry, progress).await;
+        let token = match result {
+            Ok(token) => token,
+            Err(error) => {
+                if leased {
+                    self.spawn_store_call(fleet, {
+                        let store = Arc::clone(&fleet.store);
+                        let key = binding.key.clone();
+                        let holder = fleet.holder.clone();
+                        async move { store.release(&key, &holder).await.map(|()| true) }
+                    });
+                }
+                return Err(error);
+            }
+        };
+        let times = token.0.times;
+        let issued_ms = Fleet::wall_ms(self.clock.as_ref(), times.issued_at);
+        let lifetime_ms =
+            u64::try_from((times.expires_at - times.issued_at).as_millis()).unwrap_or(u64::MAX);
+        let token = AccessToken::new(
+            token.secret().to_owned(),
+            shared::spread_refresh(times, fastrand::f64()),
+        );
+        let Some(record) = binding.seal(
+            token.secret(),
+            issued_ms,
+            issued_ms.saturating_add(lifetime_ms),
+        ) else {
+            return Ok(token);
+        };
+        fleet.remember(&entry.scopes, token.0.id, &record);
+        let publish = {
+            let store = Arc::clone(&fleet.store);
+            let key = binding.key.clone();
+            async move { store.publish(&key, &record).await }
+        };
+        if leased {
+            let written = self
+                .store_call(fleet, after(fleet.settings.op_timeout), Box::pin(publish))
+                .await;
+            tracing::debug!(scopes = %entry.scopes, written = written.unwrap_or(false), "token published to the shared store");
+        } else {
+            self.spawn_store_call(fleet, publish);
+        }
+        Ok(token)
+    }
+
+    /// One store call, bounded by the settings and by `deadline`; `None`
+    /// (logged) when it failed or took too long.
+    async fn store_call<T>(
+        &self,
+        fleet: &Fleet,
+        deadline: tokio::time::Instant,
+        call: shared::StoreFuture<'_, T>,
+    ) -> Option<T> {
+        let until = after(fleet.settings.op_timeout).min(deadline);
+        match tokio::time::timeout_at(until, call).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "shared token store failed: going on without it");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("shared token store timed out: going on without it");
+                None
+            }
+        }
+    }
+
+    /// A best-effort store write off the request path.
+    fn spawn_store_call(
+        &self,
+        fleet: &Fleet,
+        call: impl Future<Output = Result<bool, shared::StoreError>> + Send + 'static,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let timeout = fleet.settings.op_timeout;
+        runtime.spawn(async move {
+            match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(error = %error, "shared token store write failed"),
+                Err(_) => tracing::warn!("shared token store write timed out"),
+            }
+        });
+    }
+
+    /// After a 401 or an explicit invalidation: removes the fleet's entry if
+    /// it is still the token this process dropped.
+    fn invalidate_shared(&self, scopes: &ScopeSet, token_id: Option<u64>) {
+        let Some(fleet) = &self.fleet else {
+            return;
+        };
+        let Some((key, sealed)) = fleet.forget(scopes, token_id) else {
+            return;
+        };
+        let store = Arc::clone(&fleet.store);
+        self.spawn_store_call(fleet, async move { store.invalidate(&key, &sealed).await });
+        tracing::debug!(scopes = %scopes, "shared token invalidated for the fleet");
     }
 }

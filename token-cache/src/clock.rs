@@ -1,12 +1,18 @@
 //! The clock the cache judges token age by, injectable so tests move time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A monotonic clock.
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// The wall-clock time, for what is shared with other processes (the
+    /// shared level's entries). Default: [`SystemTime::now`].
+    fn wall_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// The real clock: [`Instant::now`].
@@ -21,10 +27,11 @@ impl Clock for SystemClock {
 }
 
 /// A clock that only moves when told to, for tests. Starts at the real
-/// instant it was created.
+/// instant (and wall time) it was created.
 #[derive(Debug)]
 pub struct ManualClock {
     start: Instant,
+    start_wall: SystemTime,
     offset_nanos: AtomicU64,
 }
 
@@ -33,6 +40,7 @@ impl ManualClock {
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
+            start_wall: SystemTime::now(),
             offset_nanos: AtomicU64::new(0),
         }
     }
@@ -53,6 +61,11 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         self.start + Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
+    }
+
+    /// Moves with [`ManualClock::now`], from the real wall time at creation.
+    fn wall_now(&self) -> SystemTime {
+        self.start_wall + Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
     }
 }
 

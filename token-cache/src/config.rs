@@ -148,6 +148,9 @@ pub struct Config {
 pub mod env {
     /// `oauth2` (default) or `get-client-token`.
     pub const TOKEN_SOURCE: &str = "TOKEN_SOURCE";
+    /// The DynamoDB table a fleet shares tokens through (feature `dynamodb`;
+    /// read by `DynamoDbTokenStore::from_env` and `TokenCache::from_env_shared`).
+    pub const TOKEN_CACHE_TABLE: &str = "TOKEN_CACHE_TABLE";
     /// Token endpoint URL (required with `TOKEN_SOURCE=oauth2`).
     pub const TOKEN_URL: &str = "TOKEN_URL";
     /// The user pool's Region, for `get-client-token` (default: `AWS_REGION`).

@@ -26,7 +26,8 @@
 //! [`fetch`] (one token request, both sources; the secret provider), `cache`
 //! (entries, single flight, retries), `middleware` (feature `middleware`:
 //! [`TokenMiddleware`] for reqwest-middleware), [`config`], [`scope`],
-//! [`secret`], [`clock`], [`error`].
+//! [`secret`], [`clock`], [`error`], [`shared`] (the optional fleet-wide
+//! second level: [`SharedTokenStore`], DynamoDB with feature `dynamodb`).
 
 mod cache;
 pub mod clock;
@@ -37,6 +38,7 @@ pub mod fetch;
 mod middleware;
 pub mod scope;
 pub mod secret;
+pub mod shared;
 pub mod state;
 
 pub use cache::{ScopedTokenCache, Stats, TokenCache, TokenCacheBuilder};
@@ -51,3 +53,8 @@ pub use fetch::{
 pub use middleware::TokenMiddleware;
 pub use scope::ScopeSet;
 pub use secret::{AccessToken, ClientSecret};
+#[cfg(feature = "dynamodb")]
+pub use shared::DynamoDbTokenStore;
+pub use shared::{
+    SharedRecord, SharedSettings, SharedState, SharedTokenStore, StoreError, StoreFuture,
+};

@@ -79,6 +79,9 @@ pub struct Config {
     pub dead_letter_queue_url: String,
     /// `CLIENT_SECRET` or `CLIENT_SECRET_ARN`.
     pub secret: SecretSource,
+    /// `TOKEN_CACHE_TABLE`: the DynamoDB table the fleet shares its token
+    /// through (token-cache's shared level); unset: each container its own.
+    pub token_cache_table: Option<String>,
     /// token-cache's settings (`TOKEN_URL` or `TOKEN_SOURCE`…, `TOKEN_*`). With
     /// `CLIENT_SECRET_ARN` its client id and secret are placeholders until
     /// [`Config::token_config`] puts the real ones in.
@@ -188,6 +191,7 @@ impl Config {
             concurrency,
             dead_letter_queue_url,
             secret,
+            token_cache_table: get(token_cache::config::env::TOKEN_CACHE_TABLE),
             token,
         })
     }

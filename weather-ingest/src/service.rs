@@ -10,7 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use token_cache::{SecretProvider, TokenCache};
+use token_cache::{DynamoDbTokenStore, SecretProvider, TokenCache};
 
 use crate::batch::BatchHandler;
 use crate::config::{Config, SecretSource};
@@ -65,6 +65,10 @@ pub async fn init(config: &Config, sdk: &SdkConfig) -> Result<Ingest, IngestErro
     if let Some(provider) = provider {
         cache = cache.secret_provider(provider);
     }
+    if let Some(table) = &config.token_cache_table {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        cache = cache.shared_store(Arc::new(DynamoDbTokenStore::new(client, table)?));
+    }
     let cache = cache.build()?;
     let http = poster::http_client(config.api_timeout).map_err(IngestError::HttpClient)?;
     let poster = ApiPoster::new(
@@ -82,6 +86,7 @@ pub async fn init(config: &Config, sdk: &SdkConfig) -> Result<Ingest, IngestErro
         scopes = %config.scopes,
         concurrency = config.concurrency,
         client_id = %client_id,
+        shared_token_table = config.token_cache_table.as_deref().unwrap_or("none"),
         "weather-ingest ready"
     );
     Ok(BatchHandler::new(poster, dead_letters, config.concurrency))
@@ -138,5 +143,52 @@ mod tests {
         // Just expired (within Lambda's 15-minute maximum): no time left.
         let expired = 1_764_547_200_000 - 899_000;
         assert_eq!(time_left(expired, now), Duration::ZERO);
+    }
+
+    fn config(table: &str) -> Config {
+        let settings = [
+            ("WEATHER_API_URL", "https://api.example.com/weather/"),
+            ("TOKEN_URL", "https://auth.example.com/oauth2/token"),
+            ("CLIENT_ID", "ingest"),
+            ("CLIENT_SECRET", "s3cr3t"),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "https://sqs.eu-west-1.amazonaws.com/1/dlq",
+            ),
+            ("TOKEN_CACHE_TABLE", table),
+        ];
+        Config::from_lookup(|name| {
+            settings
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    fn offline_sdk() -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn the_shared_token_table_is_used_when_named_and_a_bad_name_stops_init() {
+        assert_eq!(
+            config("weather-token-cache").token_cache_table.as_deref(),
+            Some("weather-token-cache")
+        );
+        assert!(
+            init(&config("weather-token-cache"), &offline_sdk())
+                .await
+                .is_ok()
+        );
+        assert_eq!(config("").token_cache_table, None);
+        match init(&config("not a table"), &offline_sdk()).await {
+            Err(IngestError::Config { setting, .. }) => assert_eq!(setting, "TOKEN_CACHE_TABLE"),
+            Err(other) => panic!("not a configuration error: {other}"),
+            Ok(_) => panic!("a bad TOKEN_CACHE_TABLE was accepted"),
+        }
     }
 }
