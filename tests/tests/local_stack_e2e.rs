@@ -998,6 +998,74 @@ async fn ingest_fifty_invocations_one_token_request(ctx: Arc<Ctx>) {
     );
 }
 
+/// A new weather-ingest process (a cold container) takes the token the fleet already
+/// holds from the template's `TokenCacheTable` (token-cache's shared level,
+/// TOKEN_CACHE_TABLE) instead of asking the local Cognito: no token request across a
+/// restart of every function. The table holds the token sealed, never in clear.
+async fn ingest_a_new_process_takes_the_fleet_token_from_the_table(ctx: Arc<Ctx>) {
+    let ingest_once = |label: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let body = event_body(&format!("{label} {}", fresh_id()));
+            let answer = ctx.ingest(&[(fresh_id(), body.to_string())]).await;
+            assert_eq!(answer, json!({"batchItemFailures": []}), "{label}");
+        }
+    };
+    ingest_once("Fleet before").await;
+    let requests = ctx.stack.cognito.token_requests_of(&ctx.client_id(INGEST));
+    assert!(requests >= 1, "the ingest client has asked for a token");
+
+    let pids = |procs: Vec<ServiceProcess>| -> BTreeSet<i32> {
+        procs
+            .into_iter()
+            .filter(|p| p.name == "weather-ingest")
+            .map(|p| p.pid)
+            .collect()
+    };
+    let before = pids(ctx.stack.processes().await);
+    ctx.stack.restart_functions().await.unwrap();
+    ingest_once("Fleet after").await;
+    let after = pids(ctx.stack.processes().await);
+    assert!(
+        !after.is_empty() && before.is_disjoint(&after),
+        "{before:?} {after:?}"
+    );
+    assert_eq!(
+        ctx.stack.cognito.token_requests_of(&ctx.client_id(INGEST)),
+        requests,
+        "the new process took the shared token: no token request"
+    );
+
+    let env = std::fs::read_to_string(ctx.stack.log_dir().join("functions.env")).unwrap();
+    let table = &ctx.stack.aws.tables["TokenCacheTable"];
+    assert!(
+        env.contains(&format!("TOKEN_CACHE_TABLE='{table}'")),
+        "{env}"
+    );
+    let dynamodb = aws_sdk_dynamodb::Client::new(ctx.stack.aws.sdk_config());
+    let items = dynamodb
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    assert_eq!(items.len(), 1, "one entry: one scope set");
+    let item = &items[0];
+    let sealed = item["sealed"].as_b().expect("a sealed token").as_ref();
+    assert!(sealed.len() > 100, "a whole token, encrypted");
+    for (name, value) in item {
+        if let Ok(text) = value.as_s() {
+            assert!(!text.contains("eyJ"), "{name} holds no JWT in clear");
+        }
+    }
+    assert!(
+        !String::from_utf8_lossy(sealed).contains("eyJ"),
+        "the sealed bytes hold no JWT in clear"
+    );
+}
+
 /// weather-ingest is configured as on AWS: CLIENT_SECRET_ARN (the template's
 /// `!Ref IngestClientSecret`, here moto's secret holding the local IngestClient's
 /// credentials), no CLIENT_SECRET anywhere in its environment; and with it its events
@@ -1367,6 +1435,7 @@ fn main() {
         ingest_fixture_batch_lands_in_the_api,
         ingest_bad_messages_go_to_the_dead_letter_queue,
         ingest_fifty_invocations_one_token_request,
+        ingest_a_new_process_takes_the_fleet_token_from_the_table,
         ingest_reads_its_secret_from_secrets_manager,
         ingest_from_the_queue_through_the_event_source,
         stop_leaves_no_process_behind,
