@@ -226,7 +226,7 @@ async fn at_most_ingest_concurrency_posts_are_in_flight() {
             .start()
             .await,
     );
-    let gate = w.api.hold();
+    w.api.hold();
     let batch = records(&valid_batch(10));
     let run = {
         let w = Arc::clone(&w);
@@ -235,33 +235,27 @@ async fn at_most_ingest_concurrency_posts_are_in_flight() {
 
     // Three arrive and are held; release one at a time: each release lets exactly
     // one more in, never a fourth at once.
-    let state = &w.api.state;
-    eventually("3 requests in flight", || {
-        state.in_flight.load(Ordering::SeqCst) == 3
-    })
-    .await;
+    let api = &w.api;
+    eventually("3 requests in flight", || api.held() == 3).await;
     for released in 1..=10 {
-        gate.add_permits(1);
+        api.release(1);
         eventually("the released request answered", || {
-            state.answered.load(Ordering::SeqCst) == released
+            api.answered() == released
         })
         .await;
         let expected = 3.min(10 - released);
-        eventually("the next request in flight", || {
-            state.in_flight.load(Ordering::SeqCst) == expected
-        })
-        .await;
+        eventually("the next request in flight", || api.held() == expected).await;
     }
     let (answer, summary) = run.await.unwrap();
     assert!(answer.batch_item_failures.is_empty());
     assert_eq!(summary.created, 10);
-    assert_eq!(state.max_in_flight.load(Ordering::SeqCst), 3);
+    assert_eq!(api.max_held(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_still_running_at_the_deadline_are_reported_not_lost() {
     let w = World::start().await;
-    let _gate = w.api.hold(); // never released
+    w.api.hold(); // never released
     let messages = valid_batch(4);
     // 1 s past the reserve: the posts are given up after 1 s.
     let time_left = weather_ingest::batch::RESERVE + std::time::Duration::from_secs(1);
