@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use support::{
-    Resource, TokenMock, TokenReply, clocked, config, eventually_token, is_token, patient, scopes,
-    token_server, wait_until,
+    Resource, TokenMock, TokenReply, callers, clocked, config, eventually_token, is_token, patient,
+    scopes, spawn_get, token_server, wait_until,
 };
 use test_support::ClosedPort;
 use token_cache::{ClientAuth, ManualClock, OAuthErrorKind, ScopeSet, TokenCache, TokenCacheError};
@@ -26,13 +26,7 @@ async fn cold_cache_1000_concurrent_callers_make_one_token_request() {
     let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("weather-api/get");
 
-    let callers: Vec<_> = (0..1000)
-        .map(|_| {
-            let cache = cache.clone();
-            let wanted = wanted.clone();
-            tokio::spawn(async move { cache.get(&wanted).await })
-        })
-        .collect();
+    let callers = callers(&cache, &wanted, 1000);
     server.wait_for_calls(1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.release(1);
@@ -55,13 +49,7 @@ async fn past_refresh_point_callers_never_wait_and_one_background_request() {
     // The refresh will hang until released: anyone waiting for it would hang too.
     server.hold(true);
     clock.advance(Duration::from_secs(3000)); // past 80% of 3600 s, before 3570 s
-    let callers: Vec<_> = (0..200)
-        .map(|_| {
-            let cache = cache.clone();
-            let wanted = wanted.clone();
-            tokio::spawn(async move { cache.get(&wanted).await })
-        })
-        .collect();
+    let callers = callers(&cache, &wanted, 200);
     for caller in callers {
         let token = tokio::time::timeout(Duration::from_secs(5), caller)
             .await
@@ -188,12 +176,7 @@ async fn concurrent_callers_share_one_failure() {
     server.hold(true);
     let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("a/b");
-    let callers: Vec<_> = (0..100)
-        .map(|_| {
-            let (cache, wanted) = (cache.clone(), wanted.clone());
-            tokio::spawn(async move { cache.get(&wanted).await })
-        })
-        .collect();
+    let callers = callers(&cache, &wanted, 100);
     server.wait_for_calls(1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.hold(false);
@@ -438,16 +421,10 @@ async fn cancelled_first_caller_does_not_cancel_the_token_request() {
     server.hold(true);
     let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("a/b");
-    let first = {
-        let (cache, wanted) = (cache.clone(), wanted.clone());
-        tokio::spawn(async move { cache.get(&wanted).await })
-    };
+    let first = spawn_get(&cache, &wanted);
     server.wait_for_calls(1).await;
     first.abort();
-    let second = {
-        let (cache, wanted) = (cache.clone(), wanted.clone());
-        tokio::spawn(async move { cache.get(&wanted).await })
-    };
+    let second = spawn_get(&cache, &wanted);
     server.release(1);
     let token = second.await.unwrap().unwrap();
     assert!(is_token(&token, 1));

@@ -2,10 +2,13 @@
 //! flight, refresh-ahead, retries and typed errors as the OAuth 2.0 endpoint,
 //! against a local server speaking the user pools API's JSON protocol.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::callers;
 use test_support::token::Issue;
 use token_cache::{
     Config, ManualClock, OAuthErrorKind, ScopeSet, TokenCache, TokenCacheError, TokenSource,
@@ -65,13 +68,7 @@ async fn concurrent_cold_callers_share_one_get_client_token_request() {
         .await;
     let cache = TokenCache::new(config(&server)).unwrap();
     let scopes = ScopeSet::parse("weather-api/post weather-api/get").unwrap();
-    let callers: Vec<_> = (0..200)
-        .map(|_| {
-            let cache = cache.clone();
-            let scopes = scopes.clone();
-            tokio::spawn(async move { cache.get(&scopes).await })
-        })
-        .collect();
+    let callers = callers(&cache, &scopes, 200);
     for caller in callers {
         assert_eq!(caller.await.unwrap().unwrap().secret(), "gct-1");
     }

@@ -2,15 +2,16 @@
 //! it: bearer tokens on every call, one refresh and one retry on a 401 (as
 //! `TokenCache::send`), and no retry ever multiplies the token requests.
 
+mod support;
+
 use std::time::Duration;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_retry::RetryTransientMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
+use support::fast_retries;
 use test_support::token::{TokenMock, TokenReply};
-use token_cache::{
-    ClientSecret, Config, RetryPolicy, ScopeSet, TokenCache, TokenCacheError, TokenMiddleware,
-};
+use token_cache::{ClientSecret, Config, ScopeSet, TokenCache, TokenCacheError, TokenMiddleware};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -29,12 +30,7 @@ async fn fixture() -> Fixture {
         ClientSecret::new("mw-secret"),
     )
     .unwrap();
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        deadline: Duration::from_secs(10),
-    };
+    config.retry = fast_retries(Duration::from_secs(10));
     let cache = TokenCache::new(config).unwrap();
     let retries = ExponentialBackoff::builder()
         .retry_bounds(Duration::from_millis(5), Duration::from_millis(20))

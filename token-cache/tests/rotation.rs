@@ -3,14 +3,17 @@
 //! caller's `SecretProvider` once (rate-limited, one read at a time) and
 //! sends the request once more with the new value before failing.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::{callers, fast_retries};
 use test_support::token::{TokenMock, basic};
 use token_cache::{
-    ClientAuth, ClientSecret, Config, OAuthErrorKind, RetryPolicy, ScopeSet, SecretFuture,
-    SecretProvider, TokenCache,
+    ClientAuth, ClientSecret, Config, OAuthErrorKind, ScopeSet, SecretFuture, SecretProvider,
+    TokenCache,
 };
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -43,12 +46,7 @@ impl SecretProvider for Source {
 
 fn cache(server: &TokenMock, initial: &str, source: &Arc<Source>) -> TokenCache {
     let mut config = Config::new(&server.url(), CLIENT_ID, ClientSecret::new(initial)).unwrap();
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        deadline: Duration::from_secs(10),
-    };
+    config.retry = fast_retries(Duration::from_secs(10));
     TokenCache::builder(config)
         .secret_provider(Arc::clone(source) as Arc<dyn SecretProvider>)
         .build()
@@ -74,13 +72,7 @@ async fn rotated_secret_is_re_read_once_and_no_caller_fails() {
     source.set("new-secret");
     server.accept_only(CLIENT_ID, "new-secret");
     cache.invalidate(&scopes);
-    let callers: Vec<_> = (0..50)
-        .map(|_| {
-            let cache = cache.clone();
-            let scopes = scopes.clone();
-            tokio::spawn(async move { cache.get(&scopes).await })
-        })
-        .collect();
+    let callers = callers(&cache, &scopes, 50);
     for caller in callers {
         let token = caller
             .await

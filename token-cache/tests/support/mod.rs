@@ -1,7 +1,7 @@
 //! The token endpoint of the tests (test-support's [`TokenMock`], gated so that a test
 //! can hold its answers), a resource endpoint on 127.0.0.1:0 that counts requests and
 //! refuses the tokens it is told to, and the helpers the tests share.
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 #![allow(unreachable_pub)] // and sees the `pub` items of this module as its own
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use test_support::token::{TOKEN_MARKER, TokenMock, TokenReply};
-use token_cache::{AccessToken, Config, ManualClock, RetryPolicy, ScopeSet, TokenCache};
+use token_cache::{
+    AccessToken, Config, ManualClock, RetryPolicy, ScopeSet, TokenCache, TokenCacheError,
+};
+use tokio::task::JoinHandle;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -119,6 +122,24 @@ pub fn clocked(config: Config) -> (TokenCache, Arc<ManualClock>) {
     (cache, clock)
 }
 
+/// `cache.get(scopes)` in a task of its own.
+pub fn spawn_get(
+    cache: &TokenCache,
+    scopes: &ScopeSet,
+) -> JoinHandle<Result<AccessToken, TokenCacheError>> {
+    let (cache, scopes) = (cache.clone(), scopes.clone());
+    tokio::spawn(async move { cache.get(&scopes).await })
+}
+
+/// `n` concurrent callers of `cache.get(scopes)`, each in a task of its own.
+pub fn callers(
+    cache: &TokenCache,
+    scopes: &ScopeSet,
+    n: usize,
+) -> Vec<JoinHandle<Result<AccessToken, TokenCacheError>>> {
+    (0..n).map(|_| spawn_get(cache, scopes)).collect()
+}
+
 /// Calls `get` until it returns token `n` (bounded); every answer must be a token.
 pub async fn eventually_token(cache: &TokenCache, scopes: &ScopeSet, n: usize) {
     for _ in 0..1000 {
@@ -158,11 +179,16 @@ pub fn config(server: &TokenMock) -> Config {
     let mut config =
         Config::new(&server.url(), "test-client", "test-secret-value".to_owned()).unwrap();
     config.request_timeout = Duration::from_secs(2);
-    config.retry = RetryPolicy {
+    config.retry = fast_retries(Duration::from_secs(3));
+    config
+}
+
+/// Three attempts, 10 to 50 ms apart, within `deadline`: failures fail fast.
+pub fn fast_retries(deadline: Duration) -> RetryPolicy {
+    RetryPolicy {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
-        deadline: Duration::from_secs(3),
-    };
-    config
+        deadline,
+    }
 }
