@@ -108,12 +108,13 @@ impl Respond for Shared {
             content_type: header("content-type"),
             body: body.clone(),
         });
-        let scripted = state.script.lock().unwrap().pop_front();
-        let reply = scripted.unwrap_or_else(|| state.reply.lock().unwrap().clone());
         let accepted = state.accepted.lock().unwrap().clone();
         if accepted.is_some_and(|wanted| authorization.as_deref() != Some(wanted.as_str())) {
+            // Refused before any scripted answer is used up.
             return oauth_error(401, "invalid_client");
         }
+        let scripted = state.script.lock().unwrap().pop_front();
+        let reply = scripted.unwrap_or_else(|| state.reply.lock().unwrap().clone());
         let expires_in = state.expires_in.load(Ordering::SeqCst);
         let scope = form_urlencoded::parse(body.as_bytes())
             .find(|(k, _)| k == "scope")
