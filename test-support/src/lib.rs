@@ -1,10 +1,13 @@
 //! Test-only helpers shared by the workspace's crates (a dev-dependency only, and the
 //! local stack's): [`fixtures`] (the `expected.json` fixture tables), [`jwks`] (a JWKS
-//! endpoint mock), [`ClosedPort`] and [`Switch`] (an endpoint that goes down and up: no
-//! mock-server crate does that).
+//! endpoint mock), [`token`] (a token endpoint mock), [`gate`] (answers held until the
+//! test releases them), [`ClosedPort`] and [`Switch`] (an endpoint that goes down and
+//! up): no mock-server crate does those last three.
 
 pub mod fixtures;
+pub mod gate;
 pub mod jwks;
+pub mod token;
 
 pub mod moto;
 

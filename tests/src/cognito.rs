@@ -420,6 +420,23 @@ pub fn access_token_claims(grant: &Grant, issuer: &str, now: u64) -> Value {
     })
 }
 
+/// The claims of a compact JWT (its second part), decoded without any check: for tests
+/// that look inside a token this issuer signed. `None` if that part is missing or not
+/// base64url-encoded JSON.
+pub fn token_claims(token: &str) -> Option<Value> {
+    token_part(token, 1)
+}
+
+/// The header of a compact JWT (its first part), decoded like [`token_claims`].
+pub fn token_header(token: &str) -> Option<Value> {
+    token_part(token, 0)
+}
+
+fn token_part(token: &str, index: usize) -> Option<Value> {
+    let part = token.split('.').nth(index)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -1045,9 +1062,7 @@ mod tests {
         assert_eq!(result["TokenType"], "Bearer");
         assert_eq!(result["ExpiresIn"], 3600);
         let token = result["AccessToken"].as_str().unwrap();
-        let payload = token.split('.').nth(1).unwrap();
-        let claims: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let claims = token_claims(token).unwrap();
         assert_eq!(claims["scope"], "weather-api/post");
         assert_eq!(claims["token_use"], "access");
         assert_eq!(claims["client_id"], local_client_id("ServiceClient"));
@@ -1055,11 +1070,8 @@ mod tests {
         let (_, body, _) = get_client_token(&service_request(None)).await;
         let token = body["ClientAuthenticationResult"]["AccessToken"]
             .as_str()
-            .unwrap()
-            .to_owned();
-        let payload = token.split('.').nth(1).unwrap();
-        let claims: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+            .unwrap();
+        let claims = token_claims(token).unwrap();
         assert_eq!(claims["scope"], "weather-api/get weather-api/post");
     }
 

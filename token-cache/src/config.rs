@@ -9,6 +9,49 @@ use reqwest::Url;
 use crate::error::TokenCacheError;
 use crate::secret::ClientSecret;
 
+/// Settings read by name through a lookup (the environment, or a closure in tests),
+/// with the rules [`Config::from_lookup`] reads its own by: a value is trimmed, and
+/// unset and empty are the same; every error names its setting. For a function that
+/// reads its settings beside token-cache's.
+pub struct Settings<F> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    /// Reads through `lookup`.
+    pub fn new(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    /// The value, trimmed; `None` when unset or empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value; an error naming `name` ("is required") when unset or empty.
+    pub fn required(&self, name: &str) -> Result<String, TokenCacheError> {
+        self.get(name)
+            .ok_or_else(|| TokenCacheError::config(name, "is required"))
+    }
+
+    /// A number of seconds (fractions allowed), if set; an error naming `name` when it
+    /// is not one.
+    pub fn seconds(&self, name: &str) -> Result<Option<Duration>, TokenCacheError> {
+        self.get(name)
+            .map(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| {
+                        TokenCacheError::config(name, format!("{v:?} is not a number of seconds"))
+                    })
+            })
+            .transpose()
+    }
+}
+
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientAuth {
@@ -238,28 +281,10 @@ impl Config {
     /// else `AWS_REGION`. Optional settings that are unset or empty keep their
     /// defaults. The result is validated.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TokenCacheError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let required =
-            |name: &str| get(name).ok_or_else(|| TokenCacheError::config(name, "is required"));
-        let secs = |name: &str| -> Result<Option<Duration>, TokenCacheError> {
-            get(name)
-                .map(|v| {
-                    v.parse::<f64>()
-                        .ok()
-                        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                        .ok_or_else(|| {
-                            TokenCacheError::config(
-                                name,
-                                format!("{v:?} is not a number of seconds"),
-                            )
-                        })
-                })
-                .transpose()
-        };
+        let settings = Settings::new(lookup);
+        let get = |name: &str| settings.get(name);
+        let required = |name: &str| settings.required(name);
+        let secs = |name: &str| settings.seconds(name);
 
         let source = match get(env::TOKEN_SOURCE).map(|v| v.to_ascii_lowercase()) {
             None => TokenSource::OAuth2,
@@ -515,6 +540,36 @@ mod tests {
         assert_eq!(c.refresh_ratio, 0.8);
         assert_eq!(c.hard_margin, Duration::from_secs(30));
         assert_eq!(c.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn settings_trim_treat_empty_as_unset_and_name_the_setting() {
+        let settings = Settings::new(lookup(&[
+            ("A", "  x "),
+            ("EMPTY", "  "),
+            ("S", "1.5"),
+            ("BAD", "soon"),
+        ]));
+        assert_eq!(settings.get("A").as_deref(), Some("x"));
+        assert_eq!(settings.get("EMPTY"), None);
+        assert_eq!(settings.required("A").unwrap(), "x");
+        for unset in ["EMPTY", "NONE"] {
+            let err = settings.required(unset).unwrap_err();
+            assert!(
+                matches!(&err, TokenCacheError::Config { setting, reason } if setting == unset && reason == "is required"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            settings.seconds("S").unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(settings.seconds("NONE").unwrap(), None);
+        let err = settings.seconds("BAD").unwrap_err();
+        assert!(
+            matches!(&err, TokenCacheError::Config { setting, .. } if setting == "BAD"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -296,20 +296,17 @@ impl HttpFetcher {
 
     /// The `GetClientToken` JSON body.
     fn get_client_token_body(&self, scopes: &ScopeSet, credentials: &Credentials) -> String {
-        #[derive(serde::Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Body<'a> {
-            client_id: &'a str,
-            secret: &'a str,
-            #[serde(skip_serializing_if = "Vec::is_empty")]
-            scopes: Vec<&'a str>,
+        // A JSON value's text cannot fail to render (a derived `Serialize` could, in
+        // principle, and would need an error path that never runs).
+        let mut body = serde_json::json!({
+            "ClientId": self.client_id,
+            "Secret": credentials.secret.expose(),
+        });
+        let scopes: Vec<&str> = scopes.iter().collect();
+        if !scopes.is_empty() {
+            body["Scopes"] = scopes.into();
         }
-        serde_json::to_string(&Body {
-            client_id: &self.client_id,
-            secret: credentials.secret.expose(),
-            scopes: scopes.iter().collect(),
-        })
-        .unwrap_or_default()
+        body.to_string()
     }
 
     async fn fetch_once(&self, scopes: &ScopeSet) -> Result<FetchedToken, TokenCacheError> {
@@ -618,8 +615,10 @@ pub fn parse_get_client_token_response(
                 .and_then(|b| b.kind.as_deref())
                 .map(aws_error_code)
         })
-        .unwrap_or_default()
-        .to_owned();
+        // No code at all (or an empty one): an unexpected status, unless it is a
+        // server error or a throttle, below.
+        .filter(|code| !code.is_empty())
+        .map(str::to_owned);
     let description = parsed
         .and_then(|b| b.message)
         .map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
@@ -628,13 +627,13 @@ pub fn parse_get_client_token_response(
         description: description.clone(),
         status: status.as_u16(),
     };
-    match code.as_str() {
-        "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException" => {
+    match code.as_deref() {
+        Some("TooManyRequestsException" | "LimitExceededException" | "ThrottlingException") => {
             Err(TokenCacheError::RateLimited {
                 retry_after: Some(retry_after.unwrap_or(THROTTLE_BACKOFF)),
             })
         }
-        "InternalErrorException" | "ServiceUnavailable" | "InternalFailure" => {
+        Some("InternalErrorException" | "ServiceUnavailable" | "InternalFailure") => {
             Err(TokenCacheError::ServerError {
                 status: status.as_u16(),
                 retry_after,
@@ -648,17 +647,17 @@ pub fn parse_get_client_token_response(
             retry_after: Some(retry_after.unwrap_or(THROTTLE_BACKOFF)),
         }),
         // A wrong secret, or an unknown client: what `invalid_client` means.
-        "NotAuthorizedException" | "ResourceNotFoundException" => {
+        Some("NotAuthorizedException" | "ResourceNotFoundException") => {
             Err(oauth(OAuthErrorKind::InvalidClient))
         }
-        "ScopeDoesNotExistException" => Err(oauth(OAuthErrorKind::InvalidScope)),
-        "InvalidParameterException" => Err(oauth(OAuthErrorKind::InvalidRequest)),
-        "" => Err(TokenCacheError::UnexpectedStatus {
-            status: status.as_u16(),
-        }),
-        other => Err(oauth(OAuthErrorKind::Other(
+        Some("ScopeDoesNotExistException") => Err(oauth(OAuthErrorKind::InvalidScope)),
+        Some("InvalidParameterException") => Err(oauth(OAuthErrorKind::InvalidRequest)),
+        Some(other) => Err(oauth(OAuthErrorKind::Other(
             other.chars().take(64).collect(),
         ))),
+        None => Err(TokenCacheError::UnexpectedStatus {
+            status: status.as_u16(),
+        }),
     }
 }
 

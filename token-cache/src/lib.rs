@@ -43,7 +43,7 @@ pub mod state;
 
 pub use cache::{ScopedTokenCache, Stats, TokenCache, TokenCacheBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ClientAuth, Config, RetryPolicy, TokenSource};
+pub use config::{ClientAuth, Config, RetryPolicy, Settings, TokenSource};
 pub use error::{OAuthErrorKind, TokenCacheError};
 pub use fetch::{
     FetchFuture, FetchedToken, HttpFetcher, ReloadFuture, SecretFuture, SecretProvider,

@@ -7,32 +7,27 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use support::{
-    Mode, TestServer, clocked, config, eventually_token, is_token, patient, scopes, wait_until,
+    Resource, TokenMock, TokenReply, callers, clocked, config, eventually_token, is_token, patient,
+    scopes, spawn_get, token_server, wait_until,
 };
 use test_support::ClosedPort;
 use token_cache::{ClientAuth, ManualClock, OAuthErrorKind, ScopeSet, TokenCache, TokenCacheError};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn cache_with_clock(server: &TestServer) -> (TokenCache, Arc<ManualClock>) {
+fn cache_with_clock(server: &TokenMock) -> (TokenCache, Arc<ManualClock>) {
     clocked(config(server))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_cache_1000_concurrent_callers_make_one_token_request() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     server.hold(true);
     let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("weather-api/get");
 
-    let callers: Vec<_> = (0..1000)
-        .map(|_| {
-            let cache = cache.clone();
-            let wanted = wanted.clone();
-            tokio::spawn(async move { cache.get(&wanted).await })
-        })
-        .collect();
-    server.wait_for_token_requests(1).await;
+    let callers = callers(&cache, &wanted, 1000);
+    server.wait_for_calls(1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.release(1);
 
@@ -40,13 +35,13 @@ async fn cold_cache_1000_concurrent_callers_make_one_token_request() {
         let token = caller.await.unwrap().unwrap();
         assert!(is_token(&token, 1));
     }
-    assert_eq!(server.token_requests(), 1);
+    assert_eq!(server.calls(), 1);
     assert_eq!(cache.stats().token_requests, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_refresh_point_callers_never_wait_and_one_background_request() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let (cache, clock) = clocked(patient(config(&server)));
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
@@ -54,13 +49,7 @@ async fn past_refresh_point_callers_never_wait_and_one_background_request() {
     // The refresh will hang until released: anyone waiting for it would hang too.
     server.hold(true);
     clock.advance(Duration::from_secs(3000)); // past 80% of 3600 s, before 3570 s
-    let callers: Vec<_> = (0..200)
-        .map(|_| {
-            let cache = cache.clone();
-            let wanted = wanted.clone();
-            tokio::spawn(async move { cache.get(&wanted).await })
-        })
-        .collect();
+    let callers = callers(&cache, &wanted, 200);
     for caller in callers {
         let token = tokio::time::timeout(Duration::from_secs(5), caller)
             .await
@@ -69,28 +58,28 @@ async fn past_refresh_point_callers_never_wait_and_one_background_request() {
             .unwrap();
         assert!(is_token(&token, 1), "callers get the current token");
     }
-    server.wait_for_token_requests(2).await;
+    server.wait_for_calls(2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(server.token_requests(), 2, "exactly one background request");
+    assert_eq!(server.calls(), 2, "exactly one background request");
 
     server.release(1);
     eventually_token(&cache, &wanted, 2).await;
-    assert_eq!(server.token_requests(), 2);
+    assert_eq!(server.calls(), 2);
     assert_eq!(cache.stats().background_refreshes, 1);
 }
 
 #[tokio::test]
 async fn endpoint_failing_while_token_valid_keeps_serving_then_refreshes_after_recovery() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let (cache, clock) = cache_with_clock(&server);
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
-    server.set_mode(Mode::ServerError);
+    server.set(TokenReply::ServerError);
     clock.advance(Duration::from_secs(3000));
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
     // The background refresh retries (3 attempts) and gives up.
-    server.wait_for_token_requests(4).await;
+    server.wait_for_calls(4).await;
     wait_until("3 failed attempts", || {
         cache.stats().failed_token_requests >= 3
     })
@@ -102,14 +91,14 @@ async fn endpoint_failing_while_token_valid_keeps_serving_then_refreshes_after_r
         assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(server.token_requests(), 4);
+    assert_eq!(server.calls(), 4);
 
     // Recovery: after the backoff, the next call refreshes in the background.
-    server.set_mode(Mode::Ok);
+    server.set(TokenReply::Issue);
     clock.advance(Duration::from_secs(60));
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
     eventually_token(&cache, &wanted, 5).await;
-    assert_eq!(server.token_requests(), 5);
+    assert_eq!(server.calls(), 5);
 }
 
 async fn assert_fails_within_deadline(cache: &TokenCache, wanted: &ScopeSet) -> TokenCacheError {
@@ -122,12 +111,12 @@ async fn assert_fails_within_deadline(cache: &TokenCache, wanted: &ScopeSet) -> 
 
 #[tokio::test]
 async fn expired_token_and_endpoint_down_errors_within_deadline() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let (cache, clock) = cache_with_clock(&server);
     let wanted = scopes("weather-api/get");
     cache.get(&wanted).await.unwrap();
 
-    server.set_mode(Mode::ServerError);
+    server.set(TokenReply::ServerError);
     clock.advance(HOUR);
     let err = assert_fails_within_deadline(&cache, &wanted).await;
     assert!(
@@ -138,18 +127,18 @@ async fn expired_token_and_endpoint_down_errors_within_deadline() {
         err.last_attempt(),
         TokenCacheError::ServerError { status: 500, .. }
     ));
-    assert_eq!(server.token_requests(), 4);
+    assert_eq!(server.calls(), 4);
 }
 
 #[tokio::test]
 async fn hanging_endpoint_errors_within_deadline() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let mut config = config(&server);
     config.request_timeout = Duration::from_millis(300);
     config.retry.max_attempts = 100;
     config.retry.deadline = Duration::from_secs(1);
     let cache = TokenCache::new(config).unwrap();
-    server.set_mode(Mode::Slow(Duration::from_secs(30)));
+    server.set(TokenReply::Slow(Duration::from_secs(30)));
 
     let err = assert_fails_within_deadline(&cache, &scopes("a/b")).await;
     assert!(
@@ -164,7 +153,7 @@ async fn hanging_endpoint_errors_within_deadline() {
 
 #[tokio::test]
 async fn unreachable_endpoint_errors_within_deadline() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     // Refuses connections, and nothing else on the machine can take its port meanwhile.
     let closed = ClosedPort::new();
     let mut config = config(&server);
@@ -182,18 +171,13 @@ async fn unreachable_endpoint_errors_within_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_share_one_failure() {
-    let server = TestServer::start().await;
-    server.set_mode(Mode::ServerError);
+    let server = token_server().await;
+    server.set(TokenReply::ServerError);
     server.hold(true);
     let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("a/b");
-    let callers: Vec<_> = (0..100)
-        .map(|_| {
-            let (cache, wanted) = (cache.clone(), wanted.clone());
-            tokio::spawn(async move { cache.get(&wanted).await })
-        })
-        .collect();
-    server.wait_for_token_requests(1).await;
+    let callers = callers(&cache, &wanted, 100);
+    server.wait_for_calls(1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.hold(false);
     server.release(10);
@@ -205,7 +189,7 @@ async fn concurrent_callers_share_one_failure() {
         );
     }
     assert_eq!(
-        server.token_requests(),
+        server.calls(),
         3,
         "one flight of 3 attempts for all 100 callers"
     );
@@ -213,7 +197,7 @@ async fn concurrent_callers_share_one_failure() {
 
 #[tokio::test]
 async fn scope_sets_are_separate_and_order_insensitive() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let cache = TokenCache::new(config(&server)).unwrap();
 
     let both = cache.get(&scopes("w/get w/post")).await.unwrap();
@@ -225,7 +209,7 @@ async fn scope_sets_are_separate_and_order_insensitive() {
     assert!(is_token(&both, 1));
     assert!(is_token(&get_only, 2));
     assert!(is_token(&none, 3));
-    assert_eq!(server.token_requests(), 3);
+    assert_eq!(server.calls(), 3);
 
     let bodies: Vec<String> = server.recorded().into_iter().map(|r| r.body).collect();
     assert_eq!(
@@ -241,7 +225,7 @@ async fn scope_sets_are_separate_and_order_insensitive() {
 
 #[tokio::test]
 async fn basic_client_authentication() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let cache = TokenCache::new(config(&server)).unwrap();
     cache.get(&scopes("a/b")).await.unwrap();
     let request = &server.recorded()[0];
@@ -260,7 +244,7 @@ async fn basic_client_authentication() {
 
 #[tokio::test]
 async fn request_body_client_authentication() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let mut config = config(&server);
     config.client_auth = ClientAuth::RequestBody;
     let cache = TokenCache::new(config).unwrap();
@@ -275,18 +259,18 @@ async fn request_body_client_authentication() {
 
 #[tokio::test]
 async fn server_errors_are_retried_then_succeed() {
-    let server = TestServer::start().await;
-    server.script([Mode::ServerError, Mode::ServerError]);
+    let server = token_server().await;
+    server.script([TokenReply::ServerError, TokenReply::ServerError]);
     let cache = TokenCache::new(config(&server)).unwrap();
     let token = cache.get(&scopes("a/b")).await.unwrap();
     assert!(is_token(&token, 3));
-    assert_eq!(server.token_requests(), 3);
+    assert_eq!(server.calls(), 3);
 }
 
 #[tokio::test]
 async fn rate_limit_honours_retry_after() {
-    let server = TestServer::start().await;
-    server.script([Mode::TooManyRequests("1")]);
+    let server = token_server().await;
+    server.script([TokenReply::TooManyRequests("1")]);
     let cache = TokenCache::new(config(&server)).unwrap();
     let started = std::time::Instant::now();
     let token = cache.get(&scopes("a/b")).await.unwrap();
@@ -299,8 +283,8 @@ async fn rate_limit_honours_retry_after() {
 
 #[tokio::test]
 async fn retry_after_beyond_deadline_fails_fast_and_is_remembered() {
-    let server = TestServer::start().await;
-    server.set_mode(Mode::TooManyRequests("120"));
+    let server = token_server().await;
+    server.set(TokenReply::TooManyRequests("120"));
     let cache = TokenCache::new(config(&server)).unwrap();
     let wanted = scopes("a/b");
     let err = cache.get(&wanted).await.unwrap_err();
@@ -324,43 +308,49 @@ async fn retry_after_beyond_deadline_fails_fast_and_is_remembered() {
         ),
         "{err}"
     );
-    assert_eq!(server.token_requests(), 1);
+    assert_eq!(server.calls(), 1);
 }
 
 #[tokio::test]
 async fn oauth_errors_are_typed_and_not_retried() {
     for (mode, kind) in [
-        (Mode::InvalidClient(400), OAuthErrorKind::InvalidClient),
-        (Mode::InvalidClient(401), OAuthErrorKind::InvalidClient),
-        (Mode::InvalidScope, OAuthErrorKind::InvalidScope),
+        (
+            TokenReply::InvalidClient(400),
+            OAuthErrorKind::InvalidClient,
+        ),
+        (
+            TokenReply::InvalidClient(401),
+            OAuthErrorKind::InvalidClient,
+        ),
+        (TokenReply::InvalidScope, OAuthErrorKind::InvalidScope),
     ] {
-        let server = TestServer::start().await;
-        server.set_mode(mode.clone());
+        let server = token_server().await;
+        server.set(mode.clone());
         let cache = TokenCache::new(config(&server)).unwrap();
         let err = cache.get(&scopes("weather-api/delete")).await.unwrap_err();
         assert_eq!(err.oauth_kind(), Some(&kind), "{mode:?}: {err}");
         assert!(matches!(err, TokenCacheError::OAuth { .. }));
-        assert_eq!(server.token_requests(), 1, "{mode:?} must not be retried");
+        assert_eq!(server.calls(), 1, "{mode:?} must not be retried");
     }
 }
 
 #[tokio::test]
 async fn garbage_response_is_malformed_and_not_retried() {
-    let server = TestServer::start().await;
-    server.set_mode(Mode::Garbage);
+    let server = token_server().await;
+    server.set(TokenReply::Garbage);
     let cache = TokenCache::new(config(&server)).unwrap();
     let err = cache.get(&scopes("a/b")).await.unwrap_err();
     assert!(
         matches!(err, TokenCacheError::MalformedResponse { .. }),
         "{err}"
     );
-    assert_eq!(server.token_requests(), 1);
+    assert_eq!(server.calls(), 1);
 }
 
 #[tokio::test]
 async fn narrower_grant_is_an_error_not_a_token() {
-    let server = TestServer::start().await;
-    server.set_mode(Mode::NarrowScope);
+    let server = token_server().await;
+    server.set(TokenReply::NarrowScope);
     let cache = TokenCache::new(config(&server)).unwrap();
     let err = cache.get(&scopes("w/get w/post")).await.unwrap_err();
     assert!(
@@ -371,7 +361,7 @@ async fn narrower_grant_is_an_error_not_a_token() {
 
 #[tokio::test]
 async fn invalidate_forces_a_new_token() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let cache = TokenCache::new(config(&server)).unwrap();
     let wanted = scopes("a/b");
     let first = cache.get(&wanted).await.unwrap();
@@ -387,86 +377,79 @@ async fn invalidate_forces_a_new_token() {
 
 #[tokio::test]
 async fn send_refreshes_once_on_401_and_retries_once() {
-    let server = TestServer::start().await;
-    server.reject_tokens_starting_with("tok-1-");
+    let server = token_server().await;
+    let api = Resource::start().await;
+    api.refuse("tok-1");
     let cache = TokenCache::new(config(&server)).unwrap();
     let http = reqwest::Client::new();
     let response = cache
-        .send(&scopes("a/b"), http.get(server.api_url()))
+        .send(&scopes("a/b"), http.get(api.url()))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(server.resource_requests(), 2);
-    assert_eq!(server.token_requests(), 2);
+    assert_eq!(api.requests(), 2);
+    assert_eq!(server.calls(), 2);
 
     // Token 2 is cached and accepted: one call, no token request.
     let response = cache
-        .send(&scopes("a/b"), http.get(server.api_url()))
+        .send(&scopes("a/b"), http.get(api.url()))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        (server.resource_requests(), server.token_requests()),
-        (3, 2)
-    );
+    assert_eq!((api.requests(), server.calls()), (3, 2));
 }
 
 #[tokio::test]
 async fn send_gives_up_after_one_retry() {
-    let server = TestServer::start().await;
-    server.reject_tokens_starting_with("tok-");
+    let server = token_server().await;
+    let api = Resource::start().await;
+    api.refuse_tokens_starting_with("tok-");
     let cache = TokenCache::new(config(&server)).unwrap();
     let http = reqwest::Client::new();
     let response = cache
-        .send(&scopes("a/b"), http.get(server.api_url()))
+        .send(&scopes("a/b"), http.get(api.url()))
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(server.resource_requests(), 2);
-    assert_eq!(server.token_requests(), 2);
+    assert_eq!(api.requests(), 2);
+    assert_eq!(server.calls(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_first_caller_does_not_cancel_the_token_request() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     server.hold(true);
     let cache = TokenCache::new(patient(config(&server))).unwrap();
     let wanted = scopes("a/b");
-    let first = {
-        let (cache, wanted) = (cache.clone(), wanted.clone());
-        tokio::spawn(async move { cache.get(&wanted).await })
-    };
-    server.wait_for_token_requests(1).await;
+    let first = spawn_get(&cache, &wanted);
+    server.wait_for_calls(1).await;
     first.abort();
-    let second = {
-        let (cache, wanted) = (cache.clone(), wanted.clone());
-        tokio::spawn(async move { cache.get(&wanted).await })
-    };
+    let second = spawn_get(&cache, &wanted);
     server.release(1);
     let token = second.await.unwrap().unwrap();
     assert!(is_token(&token, 1));
-    assert_eq!(server.token_requests(), 1);
+    assert_eq!(server.calls(), 1);
 }
 
 #[tokio::test]
 async fn scoped_handle_shares_the_entry() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let cache = TokenCache::new(config(&server)).unwrap();
     let scoped = cache.scoped(&scopes("w/post w/get"));
     let a = scoped.get().await.unwrap();
     let b = cache.get(&scopes("w/get w/post")).await.unwrap();
     assert!(a.same_token(&b));
-    assert_eq!(server.token_requests(), 1);
+    assert_eq!(server.calls(), 1);
 }
 
 #[tokio::test]
 async fn short_lived_tokens_are_not_refetched_on_every_call() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     server.set_expires_in(20); // shorter than the 30 s hard margin
     let (cache, clock) = cache_with_clock(&server);
     let wanted = scopes("a/b");
     cache.get(&wanted).await.unwrap();
     clock.advance(Duration::from_secs(5));
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
-    assert_eq!(server.token_requests(), 1);
+    assert_eq!(server.calls(), 1);
 }

@@ -11,7 +11,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Mode, TestServer, clocked, config, eventually_token, is_token, scopes, wait_until};
+use support::{
+    TokenMock, TokenReply, clocked, config, eventually_token, is_token, scopes, token_server,
+    wait_until,
+};
 use test_support::Switch;
 use token_cache::{ScopeSet, TokenCache};
 
@@ -43,16 +46,16 @@ async fn all_served_at_once(cache: &TokenCache, wanted: &ScopeSet, callers: usiz
 }
 
 /// Lets the background refresh run, then checks the request count is stable.
-async fn settle_at(server: &TestServer, requests: usize) {
-    server.wait_for_token_requests(requests).await;
+async fn settle_at(server: &TokenMock, requests: usize) {
+    server.wait_for_calls(requests).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(server.token_requests(), requests, "no extra request");
+    assert_eq!(server.calls(), requests, "no extra request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_down_while_token_valid_serves_it_then_recovers() {
-    let server = TestServer::start().await;
-    let switch = Switch::start(server.base.trim_start_matches("http://")).await;
+    let server = token_server().await;
+    let switch = Switch::start(&server.address()).await;
     let mut config = config(&server);
     config.token_url = format!("http://{}/oauth2/token", switch.addr())
         .parse()
@@ -81,7 +84,7 @@ async fn endpoint_down_while_token_valid_serves_it_then_recovers() {
     all_served_at_once(&cache, &wanted, 100, &[1]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(cache.stats().token_requests, 4);
-    assert_eq!(server.token_requests(), 1);
+    assert_eq!(server.calls(), 1);
 
     switch.up().await;
     clock.advance(Duration::from_secs(60));
@@ -92,7 +95,7 @@ async fn endpoint_down_while_token_valid_serves_it_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_endpoint_past_the_timeout_while_token_valid_never_makes_callers_wait() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let mut config = config(&server);
     config.request_timeout = Duration::from_millis(300);
     // Room for every attempt however slow the machine: the sequence always ends the same.
@@ -102,7 +105,7 @@ async fn slow_endpoint_past_the_timeout_while_token_valid_never_makes_callers_wa
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
-    server.set_mode(Mode::Slow(Duration::from_secs(5)));
+    server.set(TokenReply::Slow(Duration::from_secs(5)));
     clock.advance(Duration::from_secs(3000));
     all_served_at_once(&cache, &wanted, 300, &[1]).await;
     // The background refresh times out and retries; it never exceeds its attempts.
@@ -113,14 +116,14 @@ async fn slow_endpoint_past_the_timeout_while_token_valid_never_makes_callers_wa
     all_served_at_once(&cache, &wanted, 50, &[1]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        server.token_requests(),
+        server.calls(),
         1 + max_attempts,
         "one refresh sequence, no more"
     );
 
-    server.set_mode(Mode::Ok);
+    server.set(TokenReply::Issue);
     clock.advance(Duration::from_secs(60));
-    let before = server.token_requests();
+    let before = server.calls();
     all_served_at_once(&cache, &wanted, 10, &[1, before + 1]).await;
     eventually_token(&cache, &wanted, before + 1).await;
     settle_at(&server, before + 1).await;
@@ -128,12 +131,12 @@ async fn slow_endpoint_past_the_timeout_while_token_valid_never_makes_callers_wa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limited_while_token_valid_waits_for_retry_after_then_recovers() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let (cache, clock) = clocked(config(&server));
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
-    server.set_mode(Mode::TooManyRequests("120"));
+    server.set(TokenReply::TooManyRequests("120"));
     clock.advance(Duration::from_secs(3000));
     all_served_at_once(&cache, &wanted, 200, &[1]).await;
     settle_at(&server, 2).await;
@@ -144,7 +147,7 @@ async fn rate_limited_while_token_valid_waits_for_retry_after_then_recovers() {
     }
     settle_at(&server, 2).await;
 
-    server.set_mode(Mode::Ok);
+    server.set(TokenReply::Issue);
     clock.advance(Duration::from_secs(30)); // 130 s after the 429
     all_served_at_once(&cache, &wanted, 10, &[1, 3]).await;
     eventually_token(&cache, &wanted, 3).await;
@@ -153,13 +156,13 @@ async fn rate_limited_while_token_valid_waits_for_retry_after_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_error_burst_under_concurrent_callers_costs_one_refresh_sequence_per_window() {
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let (cache, clock) = clocked(config(&server));
     let wanted = scopes("weather-api/get");
     assert!(is_token(&cache.get(&wanted).await.unwrap(), 1));
 
     // A burst of five 500s, then healthy again.
-    server.script(std::iter::repeat_n(Mode::ServerError, 5));
+    server.script(std::iter::repeat_n(TokenReply::ServerError, 5));
     clock.advance(Duration::from_secs(3000));
     all_served_at_once(&cache, &wanted, 1000, &[1]).await;
     settle_at(&server, 4).await; // 1 + three failed attempts, not 1,000

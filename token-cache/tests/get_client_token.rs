@@ -2,16 +2,19 @@
 //! flight, refresh-ahead, retries and typed errors as the OAuth 2.0 endpoint,
 //! against a local server speaking the user pools API's JSON protocol.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use support::callers;
+use test_support::token::Issue;
 use token_cache::{
     Config, ManualClock, OAuthErrorKind, ScopeSet, TokenCache, TokenCacheError, TokenSource,
 };
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TARGET: &str = "AWSCognitoIdentityProviderService.GetClientToken";
 const CLIENT_ID: &str = "gct-client";
@@ -30,27 +33,6 @@ fn config(server: &MockServer) -> Config {
     let config = Config::from_lookup(|name| settings.get(name).cloned()).unwrap();
     assert_eq!(config.source, TokenSource::GetClientToken);
     config
-}
-
-/// Answers like Cognito: a fresh token per request, `gct-<n>`.
-struct Issue {
-    issued: Arc<AtomicUsize>,
-    expires_in: u64,
-}
-
-impl Respond for Issue {
-    fn respond(&self, _request: &Request) -> ResponseTemplate {
-        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200)
-            .insert_header("content-type", "application/x-amz-json-1.1")
-            .set_body_json(serde_json::json!({
-                "ClientAuthenticationResult": {
-                    "AccessToken": format!("gct-{n}"),
-                    "ExpiresIn": self.expires_in,
-                    "TokenType": "Bearer",
-                }
-            }))
-    }
 }
 
 fn aws_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
@@ -79,24 +61,14 @@ fn get_client_token_request(scopes: &[&str]) -> wiremock::MockBuilder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_cold_callers_share_one_get_client_token_request() {
     let server = MockServer::start().await;
-    let issued = Arc::new(AtomicUsize::new(0));
     get_client_token_request(&["weather-api/get", "weather-api/post"])
-        .respond_with(Issue {
-            issued: Arc::clone(&issued),
-            expires_in: 3600,
-        })
+        .respond_with(Issue::get_client_token())
         .expect(1)
         .mount(&server)
         .await;
     let cache = TokenCache::new(config(&server)).unwrap();
     let scopes = ScopeSet::parse("weather-api/post weather-api/get").unwrap();
-    let callers: Vec<_> = (0..200)
-        .map(|_| {
-            let cache = cache.clone();
-            let scopes = scopes.clone();
-            tokio::spawn(async move { cache.get(&scopes).await })
-        })
-        .collect();
+    let callers = callers(&cache, &scopes, 200);
     for caller in callers {
         assert_eq!(caller.await.unwrap().unwrap().secret(), "gct-1");
     }
@@ -109,12 +81,9 @@ async fn concurrent_cold_callers_share_one_get_client_token_request() {
 #[tokio::test]
 async fn refresh_ahead_serves_the_current_token_while_one_request_renews_it() {
     let server = MockServer::start().await;
-    let issued = Arc::new(AtomicUsize::new(0));
+    let issue = Issue::get_client_token();
     get_client_token_request(&["a/b"])
-        .respond_with(Issue {
-            issued: Arc::clone(&issued),
-            expires_in: 3600,
-        })
+        .respond_with(issue.clone())
         .mount(&server)
         .await;
     let clock = Arc::new(ManualClock::new());
@@ -141,7 +110,7 @@ async fn refresh_ahead_serves_the_current_token_while_one_request_renews_it() {
         .expect("the background refresh lands");
     assert_eq!(token.secret(), "gct-2");
     assert_eq!(cache.stats().background_refreshes, 1);
-    assert_eq!(issued.load(Ordering::SeqCst), 2);
+    assert_eq!(issue.issued(), 2);
 }
 
 #[tokio::test]
@@ -152,7 +121,6 @@ async fn throttling_and_internal_errors_are_retried() {
         (503, ""),
     ] {
         let server = MockServer::start().await;
-        let issued = Arc::new(AtomicUsize::new(0));
         Mock::given(method("POST"))
             .respond_with(aws_error(status, code, "slow down"))
             .up_to_n_times(1)
@@ -160,10 +128,7 @@ async fn throttling_and_internal_errors_are_retried() {
             .mount(&server)
             .await;
         get_client_token_request(&["a/b"])
-            .respond_with(Issue {
-                issued: Arc::clone(&issued),
-                expires_in: 3600,
-            })
+            .respond_with(Issue::get_client_token())
             .mount(&server)
             .await;
         let cache = TokenCache::new(config(&server)).unwrap();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use support::{Mode, TOKEN_MARKER, TestServer, config};
+use support::{Resource, TOKEN_MARKER, TokenReply, config, token_server};
 use token_cache::{ClientAuth, ManualClock, ScopeSet, TokenCache};
 
 #[derive(Clone, Default)]
@@ -45,7 +45,7 @@ async fn tokens_and_secrets_never_reach_the_logs() {
     // first. This binary holds this one test, so the capture is its alone.
     tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
 
-    let server = TestServer::start().await;
+    let server = token_server().await;
     let clock = Arc::new(ManualClock::new());
     let cache = TokenCache::builder(config(&server))
         .clock(clock.clone())
@@ -58,25 +58,23 @@ async fn tokens_and_secrets_never_reach_the_logs() {
     cache.get(&wanted).await.unwrap();
     clock.advance(Duration::from_secs(3000));
     cache.get(&wanted).await.unwrap();
-    server.wait_for_token_requests(2).await;
+    server.wait_for_calls(2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     // 401 from the resource server, refresh and retry.
-    server.reject_tokens_starting_with(TOKEN_MARKER);
+    let api = Resource::start().await;
+    api.refuse_tokens_starting_with(TOKEN_MARKER);
     let http = reqwest::Client::new();
-    cache
-        .send(&wanted, http.get(server.api_url()))
-        .await
-        .unwrap();
+    cache.send(&wanted, http.get(api.url())).await.unwrap();
 
     // Failures: 500 (retried), invalid_client, garbage, narrower grant.
     for mode in [
-        Mode::ServerError,
-        Mode::InvalidClient(401),
-        Mode::Garbage,
-        Mode::NarrowScope,
+        TokenReply::ServerError,
+        TokenReply::InvalidClient(401),
+        TokenReply::Garbage,
+        TokenReply::NarrowScope,
     ] {
-        server.set_mode(mode);
+        server.set(mode);
         cache.invalidate(&wanted);
         let err = cache
             .get(&ScopeSet::parse("weather-api/get weather-api/post").unwrap())
@@ -88,7 +86,7 @@ async fn tokens_and_secrets_never_reach_the_logs() {
     // Client secret in the body.
     let mut body_config = config(&server);
     body_config.client_auth = ClientAuth::RequestBody;
-    server.set_mode(Mode::Ok);
+    server.set(TokenReply::Issue);
     let body_cache = TokenCache::new(body_config.clone()).unwrap();
     body_cache.get(&wanted).await.unwrap();
 

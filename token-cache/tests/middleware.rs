@@ -2,61 +2,35 @@
 //! it: bearer tokens on every call, one refresh and one retry on a 401 (as
 //! `TokenCache::send`), and no retry ever multiplies the token requests.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod support;
+
 use std::time::Duration;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use reqwest_retry::RetryTransientMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
-use token_cache::{
-    ClientSecret, Config, RetryPolicy, ScopeSet, TokenCache, TokenCacheError, TokenMiddleware,
-};
+use support::fast_retries;
+use test_support::token::{TokenMock, TokenReply};
+use token_cache::{ClientSecret, Config, ScopeSet, TokenCache, TokenCacheError, TokenMiddleware};
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-/// Issues `tok-<n>`, counting.
-struct Issue(Arc<AtomicUsize>);
-
-impl Respond for Issue {
-    fn respond(&self, _request: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": format!("tok-{n}"),
-            "token_type": "Bearer",
-            "expires_in": 3600,
-        }))
-    }
-}
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 struct Fixture {
-    token_server: MockServer,
+    token_server: TokenMock,
     api: MockServer,
-    issued: Arc<AtomicUsize>,
     cache: TokenCache,
     client: ClientWithMiddleware,
 }
 
 async fn fixture() -> Fixture {
-    let token_server = MockServer::start().await;
-    let issued = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(Issue(Arc::clone(&issued)))
-        .mount(&token_server)
-        .await;
+    let token_server = TokenMock::start().await;
     let mut config = Config::new(
-        &format!("{}/oauth2/token", token_server.uri()),
+        &token_server.url(),
         "mw-client",
         ClientSecret::new("mw-secret"),
     )
     .unwrap();
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        deadline: Duration::from_secs(10),
-    };
+    config.retry = fast_retries(Duration::from_secs(10));
     let cache = TokenCache::new(config).unwrap();
     let retries = ExponentialBackoff::builder()
         .retry_bounds(Duration::from_millis(5), Duration::from_millis(20))
@@ -71,7 +45,6 @@ async fn fixture() -> Fixture {
     Fixture {
         token_server,
         api: MockServer::start().await,
-        issued,
         cache,
         client,
     }
@@ -106,11 +79,7 @@ async fn retried_resource_calls_reuse_one_token() {
     for call in &calls {
         assert_eq!(call.headers["authorization"], "Bearer tok-1");
     }
-    assert_eq!(
-        f.issued.load(Ordering::SeqCst),
-        1,
-        "one token for all three"
-    );
+    assert_eq!(f.token_server.calls(), 1, "one token for all three");
 }
 
 #[tokio::test]
@@ -137,7 +106,7 @@ async fn a_401_refreshes_once_and_retries_once_and_is_not_retried_again() {
         .map(|c| c.headers["authorization"].clone())
         .collect();
     assert_eq!(tokens, ["Bearer tok-1", "Bearer tok-2"]);
-    assert_eq!(f.issued.load(Ordering::SeqCst), 2);
+    assert_eq!(f.token_server.calls(), 2);
 
     // A 401 that a refreshed token cures: the caller sees the success.
     f.api.reset().await;
@@ -158,17 +127,13 @@ async fn a_401_refreshes_once_and_retries_once_and_is_not_retried_again() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(f.issued.load(Ordering::SeqCst), 3);
+    assert_eq!(f.token_server.calls(), 3);
 }
 
 #[tokio::test]
 async fn a_failing_token_endpoint_is_retried_by_the_cache_alone() {
     let f = fixture().await;
-    f.token_server.reset().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&f.token_server)
-        .await;
+    f.token_server.set(TokenReply::Status(500));
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200))
         .mount(&f.api)
@@ -197,7 +162,7 @@ async fn a_failing_token_endpoint_is_retried_by_the_cache_alone() {
         "{cause:?}"
     );
     // max_attempts (3) token requests once: reqwest-retry did not retry them.
-    assert_eq!(f.token_server.received_requests().await.unwrap().len(), 3);
+    f.token_server.assert_calls(3);
     assert_eq!(f.cache.stats().token_requests, 3);
     assert!(f.api.received_requests().await.unwrap().is_empty());
 }

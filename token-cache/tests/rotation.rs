@@ -3,16 +3,19 @@
 //! caller's `SecretProvider` once (rate-limited, one read at a time) and
 //! sends the request once more with the new value before failing.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
+use support::{callers, fast_retries};
+use test_support::token::{TokenMock, basic};
 use token_cache::{
-    ClientAuth, ClientSecret, Config, OAuthErrorKind, RetryPolicy, ScopeSet, SecretFuture,
-    SecretProvider, TokenCache,
+    ClientAuth, ClientSecret, Config, OAuthErrorKind, ScopeSet, SecretFuture, SecretProvider,
+    TokenCache,
 };
-use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CLIENT_ID: &str = "rotating-client";
@@ -41,50 +44,9 @@ impl SecretProvider for Source {
     }
 }
 
-fn basic(secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{secret}"))
-    )
-}
-
-/// The endpoint accepts exactly `secret` (Basic), answers `invalid_client`
-/// (401, as Cognito does) to anything else.
-async fn accept_only(server: &MockServer, secret: &str) {
-    server.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .and(header("authorization", basic(secret).as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": format!("token-for-{secret}"),
-            "token_type": "Bearer",
-            "expires_in": 3600,
-        })))
-        .with_priority(1)
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(serde_json::json!({"error": "invalid_client"})),
-        )
-        .mount(server)
-        .await;
-}
-
-fn cache(server: &MockServer, initial: &str, source: &Arc<Source>) -> TokenCache {
-    let mut config = Config::new(
-        &format!("{}/oauth2/token", server.uri()),
-        CLIENT_ID,
-        ClientSecret::new(initial),
-    )
-    .unwrap();
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        deadline: Duration::from_secs(10),
-    };
+fn cache(server: &TokenMock, initial: &str, source: &Arc<Source>) -> TokenCache {
+    let mut config = Config::new(&server.url(), CLIENT_ID, ClientSecret::new(initial)).unwrap();
+    config.retry = fast_retries(Duration::from_secs(10));
     TokenCache::builder(config)
         .secret_provider(Arc::clone(source) as Arc<dyn SecretProvider>)
         .build()
@@ -93,16 +55,13 @@ fn cache(server: &MockServer, initial: &str, source: &Arc<Source>) -> TokenCache
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_secret_is_re_read_once_and_no_caller_fails() {
-    let server = MockServer::start().await;
-    accept_only(&server, "old-secret").await;
+    let server = TokenMock::start().await;
+    server.accept_only(CLIENT_ID, "old-secret");
     let source = Arc::new(Source::default());
     source.set("old-secret");
     let cache = cache(&server, "old-secret", &source);
     let scopes = ScopeSet::parse("weather-api/post").unwrap();
-    assert_eq!(
-        cache.get(&scopes).await.unwrap().secret(),
-        "token-for-old-secret"
-    );
+    assert_eq!(cache.get(&scopes).await.unwrap().secret(), "tok-1");
     assert_eq!(
         source.reads.load(Ordering::SeqCst),
         0,
@@ -111,26 +70,30 @@ async fn rotated_secret_is_re_read_once_and_no_caller_fails() {
 
     // Rotation: the source and the endpoint move to the new secret together.
     source.set("new-secret");
-    accept_only(&server, "new-secret").await;
+    server.accept_only(CLIENT_ID, "new-secret");
     cache.invalidate(&scopes);
-    let callers: Vec<_> = (0..50)
-        .map(|_| {
-            let cache = cache.clone();
-            let scopes = scopes.clone();
-            tokio::spawn(async move { cache.get(&scopes).await })
-        })
-        .collect();
+    let callers = callers(&cache, &scopes, 50);
     for caller in callers {
         let token = caller
             .await
             .unwrap()
             .expect("no caller fails across the rotation");
-        assert_eq!(token.secret(), "token-for-new-secret");
+        assert_eq!(token.secret(), "tok-3");
     }
     assert_eq!(source.reads.load(Ordering::SeqCst), 1, "one re-read");
-    // One rejected request with the old secret, one accepted with the new.
+    // One rejected request with the old secret, one accepted (token 3) with the new.
     let stats = cache.stats();
     assert_eq!((stats.token_requests, stats.failed_token_requests), (3, 1));
+    let sent: Vec<_> = server
+        .recorded()
+        .into_iter()
+        .map(|r| r.authorization.unwrap())
+        .collect();
+    let (old, new) = (
+        basic(CLIENT_ID, "old-secret"),
+        basic(CLIENT_ID, "new-secret"),
+    );
+    assert_eq!(sent, [old.clone(), old, new]);
     // Later requests use the new secret from the first attempt.
     cache.invalidate(&scopes);
     cache.get(&scopes).await.unwrap();
@@ -139,8 +102,8 @@ async fn rotated_secret_is_re_read_once_and_no_caller_fails() {
 
 #[tokio::test]
 async fn a_wrong_secret_fails_after_one_re_read_and_re_reads_are_rate_limited() {
-    let server = MockServer::start().await;
-    accept_only(&server, "the-right-one").await;
+    let server = TokenMock::start().await;
+    server.accept_only(CLIENT_ID, "the-right-one");
     let source = Arc::new(Source::default());
     source.set("still-wrong");
     let cache = cache(&server, "wrong", &source);
@@ -161,8 +124,8 @@ async fn a_wrong_secret_fails_after_one_re_read_and_re_reads_are_rate_limited() 
 
 #[tokio::test]
 async fn an_unchanged_secret_at_the_source_means_no_second_request() {
-    let server = MockServer::start().await;
-    accept_only(&server, "the-right-one").await;
+    let server = TokenMock::start().await;
+    server.accept_only(CLIENT_ID, "the-right-one");
     let source = Arc::new(Source::default());
     source.set("wrong");
     let cache = cache(&server, "wrong", &source);

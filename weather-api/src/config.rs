@@ -38,6 +38,13 @@ impl Config {
             None => None,
             Some(value) => Some(table_name(&value)?),
         };
+        #[cfg(not(feature = "dynamodb"))]
+        if events_table.is_some() {
+            return Err(ApiError::InvalidSetting {
+                name: Self::EVENTS_TABLE,
+                reason: "is set, but this build has no DynamoDB store (built without the `dynamodb` feature): unset it for the in-memory store, or build with the feature",
+            });
+        }
         Ok(Self {
             anonymous_caller,
             events_table,
@@ -74,6 +81,29 @@ fn table_name(value: &str) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
+    #[cfg(not(feature = "dynamodb"))]
+    #[test]
+    fn events_table_without_the_dynamodb_feature_stops_init_naming_it() {
+        let err = Config::from_lookup(|name| {
+            (name == "EVENTS_TABLE").then(|| "weather-events".to_owned())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::InvalidSetting {
+                    name: "EVENTS_TABLE",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("EVENTS_TABLE"), "{err}");
+        assert!(err.to_string().contains("`dynamodb` feature"), "{err}");
+        // Unset: the in-memory store, as with the feature.
+        assert_eq!(Config::from_lookup(|_| None).unwrap().events_table, None);
+    }
+
     #[test]
     fn unset_means_no_anonymous_writes() {
         assert_eq!(Config::from_lookup(|_| None).unwrap(), Config::default());
@@ -89,6 +119,7 @@ mod tests {
         assert_eq!(config.anonymous_caller.unwrap().id(), "local-dev");
     }
 
+    #[cfg(feature = "dynamodb")]
     #[test]
     fn events_table_read_and_checked() {
         let with = |value: &str| {

@@ -2,7 +2,8 @@
 //!
 //! - [`event`]: the event's typed values, validation of new events, the seed data;
 //! - [`store`]: the [`EventStore`] interface and the [`InMemoryStore`];
-//! - [`dynamodb`]: the [`DynamoDbStore`] (one DynamoDB table) and the SDK settings;
+//! - `dynamodb`: the `DynamoDbStore` (one DynamoDB table) and the SDK settings (the
+//!   `dynamodb` feature, on by default);
 //! - [`page`]: page sizes, list order and the sealed `nextToken`;
 //! - [`idempotency`]: `Idempotency-Key` values and the claims stores record;
 //! - [`clock`]: the injected [`Clock`];
@@ -18,6 +19,7 @@
 pub mod clock;
 pub mod config;
 pub mod context;
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod error;
 pub mod event;
@@ -29,6 +31,7 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
+#[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoDbStore;
 pub use error::ApiError;
 pub use event::{Event, EventId, NewEvent};

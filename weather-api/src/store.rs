@@ -1,7 +1,7 @@
 //! Where events live: the [`EventStore`] interface the handlers use, and the in-memory
 //! implementation that runs when no table is configured (`cargo lambda watch`, fixtures,
-//! unit tests). The table-backed store is [`crate::DynamoDbStore`]; both pass the same
-//! contract suite (`tests/store_contract.rs`).
+//! unit tests). The table-backed store is `DynamoDbStore` (the `dynamodb` feature);
+//! both pass the same contract suite (`tests/store_contract.rs`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;

@@ -14,40 +14,35 @@ use serde_json::{Value, json};
 use support::{
     FIXTURE_CLIENT, crate_dir, error_message, fixture, fixture_with, new_container, rest, send,
 };
+use test_support::fixtures::{Expect, ExpectedTable};
 use weather_api::event::{SEED_DUDLEY_ID, SEED_MALIK_ID};
 use weather_api::{
     Api, ApiError, Claim, Config, Created, Event, EventId, EventStore, InMemoryStore, OrderKey,
     Page, PageKey, PageLimit,
 };
 
-/// Every fixture, in the order the README lists it, with the status it gets from a new
+/// Every fixture of `fixtures/expected.json` (the table `scripts/invoke-fixtures
+/// weather-api` runs), in its order, with the status its answer must have from a new
 /// container (and, run in this order, from one `cargo lambda watch`).
-const FIXTURES: &[(&str, u16)] = &[
-    ("apigw-request-list-events.json", 200),
-    ("apigw-request-list-events-page.json", 200),
-    ("apigw-request-list-events-bad-limit.json", 400),
-    ("apigw-request-get-event.json", 200),
-    ("apigw-request-get-event-not-found.json", 404),
-    ("apigw-request-create-event.json", 201),
-    ("apigw-request-create-event-base64.json", 201),
-    ("apigw-request-create-event-idempotent.json", 201),
-    ("apigw-request-delete-event.json", 204),
-    ("apigw-request-delete-event-not-found.json", 404),
-    ("apigw-request-unknown-path.json", 404),
-    ("apigw-request-method-not-allowed.json", 405),
-    ("apigw-request-create-event-not-json.json", 400),
-    ("apigw-request-create-event-not-object.json", 400),
-    ("apigw-request-create-event-unknown-field.json", 400),
-    ("apigw-request-create-event-empty-name.json", 400),
-    ("apigw-request-create-event-name-too-long.json", 400),
-    ("apigw-request-create-event-invalid-date.json", 400),
-    ("apigw-request-create-event-start-after-end.json", 400),
-    ("apigw-request-create-event-too-large.json", 413),
-    ("apigw-request-create-event-no-authorizer.json", 401),
-    ("apigw-v2-request-lambda-authorizer-list-events.json", 200),
-    ("apigw-v2-request-lambda-authorizer-create-event.json", 201),
-    ("lambda-url-request-list-events.json", 200),
-];
+fn fixtures() -> Vec<(String, u16)> {
+    let table = ExpectedTable::load(&crate_dir().join(".."), "weather-api").unwrap();
+    assert_eq!(table.function, "weather-api");
+    assert!(!table.fixtures.is_empty());
+    table
+        .fixtures
+        .into_iter()
+        .map(|fixture| {
+            let status = match &fixture.expect {
+                Expect::Answer(answer) => answer["statusCode"].as_u64(),
+                Expect::Error(_) => None,
+            };
+            let status = status
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or_else(|| panic!("{}: expected a statusCode answer", fixture.file));
+            (fixture.file, status)
+        })
+        .collect()
+}
 
 /// Sends the request and checks it fails with `status`, a JSON `{"message"}` body
 /// containing `needle`, and no change to the store. Returns the message.
@@ -81,7 +76,7 @@ fn every_fixture_file_is_in_the_table() {
         .filter(|name| name != "expected.json")
         .collect();
     files.sort();
-    let mut listed: Vec<String> = FIXTURES.iter().map(|(f, _)| (*f).to_owned()).collect();
+    let mut listed: Vec<String> = fixtures().into_iter().map(|(f, _)| f).collect();
     listed.sort();
     assert_eq!(files, listed);
 }
@@ -103,20 +98,16 @@ fn readme_lists_every_fixture_with_its_status_in_order() {
             (file, status)
         })
         .collect();
-    let expected: Vec<(String, u16)> = FIXTURES
-        .iter()
-        .map(|(f, s)| ((*f).to_owned(), *s))
-        .collect();
-    assert_eq!(rows, expected);
+    assert_eq!(rows, fixtures());
 }
 
 #[tokio::test]
 async fn each_fixture_gets_its_status_on_a_new_container() {
-    for (name, status) in FIXTURES {
+    for (name, status) in fixtures() {
         let api = new_container();
         let before = api.store().list().await.unwrap();
-        let reply = send(&api, fixture(name)).await;
-        assert_eq!(reply.status.as_u16(), *status, "{name}: {}", reply.body);
+        let reply = send(&api, fixture(&name)).await;
+        assert_eq!(reply.status.as_u16(), status, "{name}: {}", reply.body);
         if reply.status.is_client_error() {
             error_message(&reply);
             assert_eq!(
@@ -132,9 +123,9 @@ async fn each_fixture_gets_its_status_on_a_new_container() {
 async fn each_fixture_gets_its_status_in_sequence_on_one_container() {
     // What `cargo lambda invoke` sees, fixture after fixture, against one `watch`.
     let api = new_container();
-    for (name, status) in FIXTURES {
-        let reply = send(&api, fixture(name)).await;
-        assert_eq!(reply.status.as_u16(), *status, "{name}: {}", reply.body);
+    for (name, status) in fixtures() {
+        let reply = send(&api, fixture(&name)).await;
+        assert_eq!(reply.status.as_u16(), status, "{name}: {}", reply.body);
     }
 }
 
@@ -619,8 +610,8 @@ async fn concurrent_creates_and_deletes_through_the_handler_lose_nothing() {
 
 #[test]
 fn fixtures_parse_as_the_payload_they_are_named_for() {
-    for (name, _) in FIXTURES {
-        let req = fixture(name);
+    for (name, _) in fixtures() {
+        let req = fixture(&name);
         let context = req.request_context_ref().expect("request context");
         match context {
             RequestContext::ApiGatewayV1(ctx) => {

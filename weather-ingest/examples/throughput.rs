@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::config::{Credentials, Region};
 use test_support::moto::Moto;
+use test_support::token::TokenMock;
 use weather_ingest::Config;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn records(batch: usize) -> Vec<SqsMessage> {
     let records: Vec<serde_json::Value> = (0..10)
@@ -52,14 +51,7 @@ async fn main() {
         .nth(1)
         .map_or(500, |n| n.parse().expect("BATCHES"));
     let api = api::ApiStub::start().await;
-    let tokens = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": "bench-token", "token_type": "Bearer", "expires_in": 3600
-        })))
-        .mount(&tokens)
-        .await;
+    let tokens = TokenMock::start().await;
     let moto = Moto::start();
     let sdk = weather_ingest::sdk_config_loader()
         .endpoint_url(&moto.endpoint)
@@ -78,7 +70,7 @@ async fn main() {
         .unwrap();
     let settings = config(&[
         ("WEATHER_API_URL", api.url.clone()),
-        ("TOKEN_URL", format!("{}/oauth2/token", tokens.uri())),
+        ("TOKEN_URL", tokens.url()),
         ("CLIENT_SECRET_ARN", arn),
         (
             "DEAD_LETTER_QUEUE_URL",
@@ -115,7 +107,7 @@ async fn main() {
     let elapsed = start.elapsed();
     let messages = batches * 10 + 10;
     assert_eq!(api.created(), messages);
-    let token_requests = tokens.received_requests().await.unwrap().len();
+    let token_requests = tokens.calls();
     println!(
         "batches={batches} messages={} elapsed={:.2}s messages_per_second={:.0}",
         batches * 10,

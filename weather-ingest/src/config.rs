@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::Url;
-use token_cache::{ClientSecret, ScopeSet};
+use token_cache::{ClientSecret, ScopeSet, Settings};
 
 use crate::error::IngestError;
 
@@ -96,13 +96,9 @@ impl Config {
 
     /// Reads every setting through `lookup`; unset and empty are the same.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, IngestError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let required =
-            |name: &str| get(name).ok_or_else(|| IngestError::config(name, "is required"));
+        let settings = Settings::new(&lookup);
+        let get = |name: &str| settings.get(name);
+        let required = |name: &str| settings.required(name).map_err(IngestError::from);
 
         let allow_insecure = match get(env::WEATHER_API_ALLOW_INSECURE_HTTP).as_deref() {
             None | Some("false") => false,

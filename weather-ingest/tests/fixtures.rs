@@ -8,7 +8,6 @@ mod support;
 use std::path::PathBuf;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use support::api::ApiStub;
 use support::*;
 use weather_ingest::dead_letter::SOURCE_ID_ATTRIBUTE;
 
@@ -23,33 +22,20 @@ fn fixture(name: &str) -> String {
 async fn fixtures_answer_as_expected_json_says() {
     let expected: serde_json::Value = serde_json::from_str(&fixture("expected.json")).unwrap();
     assert_eq!(expected["function"], "weather-ingest");
-    let api = ApiStub::start().await;
-    let tokens = token_server().await;
-    let sdk = sdk(moto()).await;
-    let dlq = queue(&sdk).await;
-    let ingest = ingest(
-        &settings(
-            &api.url,
-            &format!("{}/oauth2/token", tokens.uri()),
-            &dlq,
-            &[],
-        ),
-        &sdk,
-    )
-    .await;
+    let w = World::start().await;
 
     let mut files = Vec::new();
     for case in expected["fixtures"].as_array().unwrap() {
         let file = case["file"].as_str().unwrap();
         files.push(file.to_owned());
         let event: SqsEvent = serde_json::from_str(&fixture(file)).unwrap();
-        let (answer, _) = ingest.handle(&event.records, TIME_LEFT).await.unwrap();
+        let (answer, _) = w.invoke(&event.records).await;
         assert_eq!(
             serde_json::to_value(&answer).unwrap(),
             case["answer"],
             "{file}"
         );
-        let created = api.created();
+        let created = w.api.created();
         match file {
             // 10 events.
             "sqs-batch.json" => assert_eq!(created, 10),
@@ -68,7 +54,8 @@ async fn fixtures_answer_as_expected_json_says() {
             "sqs-batch-invalid-bodies.json"
         ]
     );
-    let mut dead: Vec<String> = drain(&sdk, &dlq)
+    let mut dead: Vec<String> = w
+        .dead_letters()
         .await
         .iter()
         .filter_map(|m| {
@@ -88,5 +75,5 @@ async fn fixtures_answer_as_expected_json_says() {
             "7a9d0f64-0000-4000-8000-000000000004"
         ]
     );
-    assert_eq!(token_requests(&tokens).await, 1);
+    w.tokens.assert_calls(1);
 }

@@ -9,12 +9,9 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use base64::Engine as _;
-use support::api::ApiStub;
 use support::*;
+use test_support::token::basic;
 use weather_ingest::IngestError;
-use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Everything logged by this test binary.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -43,37 +40,6 @@ impl Write for Capture {
     }
 }
 
-fn basic(secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{secret}"))
-    )
-}
-
-/// The token endpoint takes exactly `secret` and answers `invalid_client` (401, as
-/// Cognito does) to anything else.
-async fn accept_only(server: &MockServer, secret: &str, token: &str) {
-    server.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .and(header("authorization", basic(secret).as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 3600,
-        })))
-        .with_priority(1)
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(serde_json::json!({"error": "invalid_client"})),
-        )
-        .mount(server)
-        .await;
-}
-
 async fn create_secret(sdk: &aws_config::SdkConfig, value: &str) -> String {
     aws_sdk_secretsmanager::Client::new(sdk)
         .create_secret()
@@ -95,34 +61,23 @@ const ROTATED: &str = "R0tated-Secret-Never-Logged-91c4";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_from_secrets_manager_rotated_mid_run_loses_no_message() {
     let logs = logs();
-    let api = ApiStub::start().await;
-    let tokens = MockServer::start().await;
-    accept_only(&tokens, CLIENT_SECRET, "tok-before-rotation").await;
     let sdk = sdk(moto()).await;
-    let dlq = queue(&sdk).await;
     let arn = create_secret(&sdk, &credentials(CLIENT_SECRET)).await;
-    let token_url = format!("{}/oauth2/token", tokens.uri());
-    let config = settings(
-        &api.url,
-        &token_url,
-        &dlq,
-        &[
-            ("CLIENT_SECRET", ""),
-            ("CLIENT_ID", ""),
-            ("CLIENT_SECRET_ARN", &arn),
-        ],
-    );
-    let ingest = ingest(&config, &sdk).await;
+    let w = World::builder()
+        .setting("CLIENT_SECRET", "")
+        .setting("CLIENT_ID", "")
+        .setting("CLIENT_SECRET_ARN", &arn)
+        .start()
+        .await;
+    w.tokens.accept_only(CLIENT_ID, CLIENT_SECRET);
 
-    let (answer, _) = ingest
-        .handle(&records(&valid_batch(10)), TIME_LEFT)
-        .await
-        .unwrap();
+    let (answer, _) = w.invoke(&records(&valid_batch(10))).await;
     assert!(answer.batch_item_failures.is_empty());
-    assert_eq!(tokens.received_requests().await.unwrap().len(), 1);
+    w.tokens.assert_calls(1);
 
     // Rotation: the secret gets a new value, the token endpoint only takes that one,
-    // and the API no longer takes the old token (say it expired).
+    // and the API no longer takes the old token (say it expired): it takes token 3,
+    // the one issued after request 2 is refused.
     aws_sdk_secretsmanager::Client::new(&sdk)
         .put_secret_value()
         .secret_id(&arn)
@@ -130,33 +85,27 @@ async fn secret_from_secrets_manager_rotated_mid_run_loses_no_message() {
         .send()
         .await
         .unwrap();
-    accept_only(&tokens, ROTATED, "tok-after-rotation").await;
-    api.accept_only(&["tok-after-rotation"]);
+    w.tokens.accept_only(CLIENT_ID, ROTATED);
+    w.api.accept_only(&["tok-3"]);
 
     for _ in 0..5 {
-        let (answer, summary) = ingest
-            .handle(&records(&valid_batch(10)), TIME_LEFT)
-            .await
-            .unwrap();
+        let (answer, summary) = w.invoke(&records(&valid_batch(10))).await;
         assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
         assert_eq!(summary.created, 10);
     }
-    assert_eq!(api.created(), 60);
+    assert_eq!(w.api.created(), 60);
     // After the rotation: one request refused (invalid_client), one with the new secret.
-    let requests = tokens.received_requests().await.unwrap();
+    let sent: Vec<Option<String>> = w
+        .tokens
+        .recorded()
+        .into_iter()
+        .map(|r| r.authorization)
+        .collect();
+    let (old, new) = (basic(CLIENT_ID, CLIENT_SECRET), basic(CLIENT_ID, ROTATED));
     assert_eq!(
-        requests.len(),
-        2,
+        sent,
+        [Some(old.clone()), Some(old), Some(new)],
         "one rejected token request, one retried with the new secret"
-    );
-    assert_eq!(
-        requests[1]
-            .headers
-            .get("authorization")
-            .unwrap()
-            .to_str()
-            .unwrap(),
-        basic(ROTATED)
     );
 
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
@@ -164,27 +113,20 @@ async fn secret_from_secrets_manager_rotated_mid_run_loses_no_message() {
         text.contains("client secret re-read from Secrets Manager"),
         "{text}"
     );
-    for secret in [
-        CLIENT_SECRET,
-        ROTATED,
-        "tok-before-rotation",
-        "tok-after-rotation",
-        "Bearer",
-        "Basic ",
-    ] {
+    for secret in [CLIENT_SECRET, ROTATED, "tok-1", "tok-3", "Bearer", "Basic "] {
         assert!(!text.contains(secret), "{secret:?} logged");
     }
-    let encoded_old = basic(CLIENT_SECRET);
-    let encoded_new = basic(ROTATED);
+    let encoded_old = basic(CLIENT_ID, CLIENT_SECRET);
+    let encoded_new = basic(CLIENT_ID, ROTATED);
     assert!(!text.contains(&encoded_old[6..]) && !text.contains(&encoded_new[6..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_or_malformed_secret_stops_init_naming_the_setting() {
     let logs = logs();
-    let tokens = token_server().await;
+    let tokens = TokenMock::start().await;
     let sdk = sdk(moto()).await;
-    let token_url = format!("{}/oauth2/token", tokens.uri());
+    let token_url = tokens.url();
     let dlq = queue(&sdk).await;
     let config_for = |arn: &str| {
         settings(
@@ -247,7 +189,7 @@ async fn an_unreadable_or_malformed_secret_stops_init_naming_the_setting() {
         .await
         .unwrap_err();
     assert!(matches!(err, IngestError::SecretRead { .. }), "{err}");
-    assert_eq!(tokens.received_requests().await.unwrap().len(), 0);
+    tokens.assert_calls(0);
 
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(

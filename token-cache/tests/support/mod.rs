@@ -1,180 +1,105 @@
-//! A real OAuth 2.0 token server (and a resource endpoint) on 127.0.0.1:0 for
-//! the tests: counts requests, records them, and answers as told.
-#![allow(dead_code)] // each test binary uses a different part
+//! The token endpoint of the tests (test-support's [`TokenMock`], gated so that a test
+//! can hold its answers), a resource endpoint on 127.0.0.1:0 that counts requests and
+//! refuses the tokens it is told to, and the helpers the tests share.
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 #![allow(unreachable_pub)] // and sees the `pub` items of this module as its own
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use token_cache::{AccessToken, Config, ManualClock, RetryPolicy, ScopeSet, TokenCache};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+pub use test_support::token::{TOKEN_MARKER, TokenMock, TokenReply};
+use token_cache::{
+    AccessToken, Config, ManualClock, RetryPolicy, ScopeSet, TokenCache, TokenCacheError,
+};
+use tokio::task::JoinHandle;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// How the token endpoint answers.
-#[derive(Debug, Clone)]
-pub enum Mode {
-    /// 200 with a new token `tok-<n>-...` granting the requested scope.
-    Ok,
-    /// Sleeps, then answers like `Ok`.
-    Slow(Duration),
-    /// 429 with this `Retry-After`.
-    TooManyRequests(&'static str),
-    /// 500 with a non-JSON body.
-    ServerError,
-    /// `{"error":"invalid_client"}` with this status (400 or 401).
-    InvalidClient(u16),
-    /// 400 `{"error":"invalid_scope"}`.
-    InvalidScope,
-    /// 200 with a body that is not a token response.
-    Garbage,
-    /// 200 with a token granting only the first requested scope.
-    NarrowScope,
+/// The token endpoint, gated: [`TokenMock::hold`] works.
+pub async fn token_server() -> TokenMock {
+    TokenMock::gated().await
 }
 
-/// One recorded token request.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub authorization: Option<String>,
-    pub content_type: Option<String>,
-    pub body: String,
+/// A resource endpoint (`GET /api`): 200 to a bearer token, 401 to none or to one it
+/// was told to refuse; counts the requests.
+pub struct Resource {
+    server: MockServer,
+    state: Arc<ResourceState>,
 }
 
-struct State {
-    token_requests: AtomicUsize,
-    resource_requests: AtomicUsize,
-    mode: Mutex<Mode>,
-    script: Mutex<VecDeque<Mode>>,
-    hold: AtomicBool,
-    gate: Semaphore,
-    expires_in: Mutex<u64>,
-    recorded: Mutex<Vec<Recorded>>,
-    rejected_token_prefixes: Mutex<Vec<String>>,
+#[derive(Default)]
+struct ResourceState {
+    requests: AtomicUsize,
+    refused: Mutex<Vec<Refused>>,
 }
 
-pub struct TestServer {
-    pub base: String,
-    state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
+enum Refused {
+    Token(String),
+    Prefix(String),
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+struct Answer(Arc<ResourceState>);
 
-/// A marker every token carries, so log tests can look for leaks.
-pub const TOKEN_MARKER: &str = "tok-";
-
-impl TestServer {
-    pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let state = Arc::new(State {
-            token_requests: AtomicUsize::new(0),
-            resource_requests: AtomicUsize::new(0),
-            mode: Mutex::new(Mode::Ok),
-            script: Mutex::new(VecDeque::new()),
-            hold: AtomicBool::new(false),
-            gate: Semaphore::new(0),
-            expires_in: Mutex::new(3600),
-            recorded: Mutex::new(Vec::new()),
-            rejected_token_prefixes: Mutex::new(Vec::new()),
+impl Respond for Answer {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.requests.fetch_add(1, Ordering::SeqCst);
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.strip_prefix("Bearer "));
+        let refused = token.is_none_or(|t| {
+            self.0.refused.lock().unwrap().iter().any(|r| match r {
+                Refused::Token(refused) => t == refused,
+                Refused::Prefix(prefix) => t.starts_with(prefix.as_str()),
+            })
         });
-        let shared = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self {
-            base: format!("http://{addr}"),
-            state,
-            task,
+        if refused {
+            ResponseTemplate::new(401).set_body_json(serde_json::json!({"message": "Unauthorized"}))
+        } else {
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"events": []}))
         }
     }
+}
 
-    pub fn token_url(&self) -> String {
-        format!("{}/oauth2/token", self.base)
+impl Resource {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(ResourceState::default());
+        Mock::given(method("GET"))
+            .and(path("/api"))
+            .respond_with(Answer(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Self { server, state }
     }
 
-    pub fn api_url(&self) -> String {
-        format!("{}/api", self.base)
+    pub fn url(&self) -> String {
+        format!("{}/api", self.server.uri())
     }
 
-    /// Token requests received so far.
-    pub fn token_requests(&self) -> usize {
-        self.state.token_requests.load(Ordering::SeqCst)
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
     }
 
-    pub fn resource_requests(&self) -> usize {
-        self.state.resource_requests.load(Ordering::SeqCst)
-    }
-
-    pub fn set_mode(&self, mode: Mode) {
-        *self.state.mode.lock().unwrap() = mode;
-    }
-
-    /// Answers consumed one per request before falling back to the mode.
-    pub fn script(&self, modes: impl IntoIterator<Item = Mode>) {
-        self.state.script.lock().unwrap().extend(modes);
-    }
-
-    /// While held, token requests wait for `release` before answering.
-    pub fn hold(&self, on: bool) {
-        self.state.hold.store(on, Ordering::SeqCst);
-    }
-
-    pub fn release(&self, n: usize) {
-        self.state.gate.add_permits(n);
-    }
-
-    pub fn set_expires_in(&self, secs: u64) {
-        *self.state.expires_in.lock().unwrap() = secs;
-    }
-
-    pub fn recorded(&self) -> Vec<Recorded> {
-        self.state.recorded.lock().unwrap().clone()
-    }
-
-    /// The resource endpoint answers 401 to tokens starting with this.
-    pub fn reject_tokens_starting_with(&self, prefix: &str) {
+    /// Answers 401 to this token from now on.
+    pub fn refuse(&self, token: &str) {
         self.state
-            .rejected_token_prefixes
+            .refused
             .lock()
             .unwrap()
-            .push(prefix.to_owned());
+            .push(Refused::Token(token.to_owned()));
     }
 
-    /// Waits (bounded) until `n` token requests arrived.
-    pub async fn wait_for_token_requests(&self, n: usize) {
-        for _ in 0..1000 {
-            if self.token_requests() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("expected {n} token requests, got {}", self.token_requests());
+    /// Answers 401 to every token starting with `prefix` from now on.
+    pub fn refuse_tokens_starting_with(&self, prefix: &str) {
+        self.state
+            .refused
+            .lock()
+            .unwrap()
+            .push(Refused::Prefix(prefix.to_owned()));
     }
 }
 
@@ -182,9 +107,9 @@ pub fn scopes(s: &str) -> ScopeSet {
     ScopeSet::parse(s).unwrap()
 }
 
-/// Token number `n` as the test server issues it.
+/// Token number `n` as the token endpoint issues it.
 pub fn is_token(token: &AccessToken, n: usize) -> bool {
-    token.secret().starts_with(&format!("tok-{n}-"))
+    token.secret() == format!("{TOKEN_MARKER}{n}")
 }
 
 /// A cache on `config` with a clock the test moves.
@@ -195,6 +120,24 @@ pub fn clocked(config: Config) -> (TokenCache, Arc<ManualClock>) {
         .build()
         .unwrap();
     (cache, clock)
+}
+
+/// `cache.get(scopes)` in a task of its own.
+pub fn spawn_get(
+    cache: &TokenCache,
+    scopes: &ScopeSet,
+) -> JoinHandle<Result<AccessToken, TokenCacheError>> {
+    let (cache, scopes) = (cache.clone(), scopes.clone());
+    tokio::spawn(async move { cache.get(&scopes).await })
+}
+
+/// `n` concurrent callers of `cache.get(scopes)`, each in a task of its own.
+pub fn callers(
+    cache: &TokenCache,
+    scopes: &ScopeSet,
+    n: usize,
+) -> Vec<JoinHandle<Result<AccessToken, TokenCacheError>>> {
+    (0..n).map(|_| spawn_get(cache, scopes)).collect()
 }
 
 /// Calls `get` until it returns token `n` (bounded); every answer must be a token.
@@ -231,123 +174,21 @@ pub fn patient(mut config: Config) -> Config {
     config
 }
 
-/// A config for the test server: fast retries, short deadline.
-pub fn config(server: &TestServer) -> Config {
-    let mut config = Config::new(
-        &server.token_url(),
-        "test-client",
-        "test-secret-value".to_owned(),
-    )
-    .unwrap();
+/// A config for the token endpoint: fast retries, short deadline.
+pub fn config(server: &TokenMock) -> Config {
+    let mut config =
+        Config::new(&server.url(), "test-client", "test-secret-value".to_owned()).unwrap();
     config.request_timeout = Duration::from_secs(2);
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        deadline: Duration::from_secs(3),
-    };
+    config.retry = fast_retries(Duration::from_secs(3));
     config
 }
 
-fn respond(status: u16, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
-    response
-}
-
-fn form_value(body: &str, key: &str) -> Option<String> {
-    body.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == key).then(|| v.replace('+', " ").replace("%2F", "/"))
-    })
-}
-
-async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let authorization = header("authorization");
-    let content_type = header("content-type");
-    let path = req.uri().path().to_owned();
-
-    if path == "/api" {
-        state.resource_requests.fetch_add(1, Ordering::SeqCst);
-        let token = authorization
-            .as_deref()
-            .and_then(|a| a.strip_prefix("Bearer "));
-        let rejected = match token {
-            None => true,
-            Some(t) => state
-                .rejected_token_prefixes
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|p| t.starts_with(p.as_str())),
-        };
-        return Ok(if rejected {
-            respond(401, r#"{"message":"Unauthorized"}"#.into())
-        } else {
-            respond(200, r#"{"events":[]}"#.into())
-        });
+/// Three attempts, 10 to 50 ms apart, within `deadline`: failures fail fast.
+pub fn fast_retries(deadline: Duration) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        deadline,
     }
-
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let n = state.token_requests.fetch_add(1, Ordering::SeqCst) + 1;
-    state.recorded.lock().unwrap().push(Recorded {
-        authorization,
-        content_type,
-        body: body.clone(),
-    });
-    let scripted = state.script.lock().unwrap().pop_front();
-    let mode = scripted.unwrap_or_else(|| state.mode.lock().unwrap().clone());
-    if state.hold.load(Ordering::SeqCst) {
-        state.gate.acquire().await.expect("gate open").forget();
-    }
-    let expires_in = *state.expires_in.lock().unwrap();
-    let scope = form_value(&body, "scope");
-    let token = |granted: Option<String>| {
-        let scope = granted
-            .map(|s| format!(r#","scope":"{s}""#))
-            .unwrap_or_default();
-        format!(
-            r#"{{"access_token":"{TOKEN_MARKER}{n}-a1b2c3","expires_in":{expires_in},"token_type":"Bearer"{scope}}}"#
-        )
-    };
-    let response = match mode {
-        Mode::Ok => respond(200, token(scope)),
-        Mode::Slow(d) => {
-            tokio::time::sleep(d).await;
-            respond(200, token(scope))
-        }
-        Mode::TooManyRequests(retry_after) => {
-            let mut r = respond(429, r#"{"message":"slow down"}"#.into());
-            r.headers_mut()
-                .insert("retry-after", retry_after.parse().unwrap());
-            r
-        }
-        Mode::ServerError => respond(500, "internal error".into()),
-        Mode::InvalidClient(status) => respond(status, r#"{"error":"invalid_client"}"#.into()),
-        Mode::InvalidScope => respond(400, r#"{"error":"invalid_scope"}"#.into()),
-        Mode::Garbage => respond(200, "<html>oops</html>".into()),
-        Mode::NarrowScope => {
-            let first = scope.and_then(|s| s.split(' ').next().map(str::to_owned));
-            respond(200, token(first))
-        }
-    };
-    Ok(response)
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 #![allow(unreachable_pub)]
 
+#[cfg(feature = "dynamodb")]
 pub mod moto;
 
 use std::path::PathBuf;

@@ -1,28 +1,22 @@
 //! A local weather API for the tests and the throughput harness: `POST /events` with
 //! the real API's body validation (`weather_api::NewEvent::from_json`) and its
 //! `Idempotency-Key` semantics (same key and event: the first answer replayed with
-//! `Idempotent-Replayed: true`; same key, other event: 422), on 127.0.0.1:0.
+//! `Idempotent-Replayed: true`; same key, other event: 422), on 127.0.0.1:0 (a
+//! wiremock server behind test-support's hold-and-release [`Gate`]).
 //!
-//! It counts what it created, checks the bearer token, can inject faults, records
-//! the requests in flight (their maximum) and can hold every request at a gate.
+//! It counts what it created, checks the bearer token, can inject faults, and can hold
+//! every answer until the test releases it (counting the answers held, at most and now).
 
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use test_support::gate::Gate;
 use weather_api::NewEvent;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// A fault the API injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,15 +38,8 @@ pub struct ApiState {
     pub replayed: AtomicUsize,
     /// `POST /events` requests received.
     pub requests: AtomicUsize,
-    /// Requests being handled now.
-    pub in_flight: AtomicUsize,
-    /// Most requests ever in flight at once.
-    pub max_in_flight: AtomicUsize,
-    /// Requests answered (any status).
-    pub answered: AtomicUsize,
     accepted_tokens: Mutex<Option<Vec<String>>>,
     fault: Mutex<Fault>,
-    gate: Mutex<Option<Arc<Semaphore>>>,
     /// The bearer tokens received, in order.
     pub tokens: Mutex<Vec<String>>,
 }
@@ -65,47 +52,35 @@ pub struct ApiStub {
     pub addr: std::net::SocketAddr,
     /// Shared state.
     pub state: Arc<ApiState>,
-    task: JoinHandle<()>,
+    gate: Gate,
+    _server: MockServer,
 }
 
 impl ApiStub {
     /// Starts it on a free port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let server = MockServer::start().await;
         let state = Arc::new(ApiState {
             claims: Mutex::default(),
             created: AtomicUsize::new(0),
             replayed: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: AtomicUsize::new(0),
-            answered: AtomicUsize::new(0),
             accepted_tokens: Mutex::new(None),
             fault: Mutex::new(Fault::None),
-            gate: Mutex::new(None),
             tokens: Mutex::default(),
         });
-        let shared = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        Mock::given(method("POST"))
+            .and(path("/events"))
+            .respond_with(Api(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        let gate = Gate::start(*server.address()).await;
         Self {
-            url: format!("http://{addr}"),
-            addr,
+            url: format!("http://{}", gate.addr()),
+            addr: gate.addr(),
             state,
-            task,
+            gate,
+            _server: server,
         }
     }
 
@@ -125,11 +100,29 @@ impl ApiStub {
             Some(tokens.iter().map(|t| t.to_string()).collect());
     }
 
-    /// Holds every request until the returned gate gives it a permit.
-    pub fn hold(&self) -> Arc<Semaphore> {
-        let gate = Arc::new(Semaphore::new(0));
-        *self.state.gate.lock().unwrap() = Some(Arc::clone(&gate));
-        gate
+    /// Holds every answer from now on until [`ApiStub::release`] lets it through.
+    pub fn hold(&self) {
+        self.gate.hold(true);
+    }
+
+    /// Lets `n` held answers through.
+    pub fn release(&self, n: usize) {
+        self.gate.release(n);
+    }
+
+    /// Answers held now (requests in flight while holding).
+    pub fn held(&self) -> usize {
+        self.gate.held()
+    }
+
+    /// The most answers ever held at once.
+    pub fn max_held(&self) -> usize {
+        self.gate.max_held()
+    }
+
+    /// Answers that reached the client (held or not).
+    pub fn answered(&self) -> usize {
+        self.gate.passed()
     }
 
     /// Records `key` as already used for the event `body` (as an earlier request
@@ -144,108 +137,72 @@ impl ApiStub {
     }
 }
 
-impl Drop for ApiStub {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+fn message(status: u16, text: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(serde_json::json!({ "message": text }))
 }
 
-fn respond(status: u16, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
-    response
-}
+/// `POST /events` as the API answers it.
+struct Api(Arc<ApiState>);
 
-fn message(status: u16, text: &str) -> Response<Full<Bytes>> {
-    respond(status, &serde_json::json!({ "message": text }).to_string())
-}
-
-/// Decrements the in-flight count when the request is answered (or dropped).
-struct InFlight<'a>(&'a ApiState);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.0.answered.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-async fn handle(
-    state: Arc<ApiState>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    if req.method() != hyper::Method::POST || req.uri().path() != "/events" {
-        return Ok(message(404, "not found"));
-    }
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let _in_flight = InFlight(&state);
-    let gate = state.gate.lock().unwrap().clone();
-    if let Some(gate) = gate {
-        gate.acquire().await.unwrap().forget();
-    }
-
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let token = header("authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
-    let key = header("idempotency-key");
-    let Some(token) = token else {
-        return Ok(message(401, "Unauthorized"));
-    };
-    state.tokens.lock().unwrap().push(token.clone());
-    let accepted = state.accepted_tokens.lock().unwrap().clone();
-    if accepted.is_some_and(|list| !list.contains(&token)) {
-        return Ok(message(401, "Unauthorized"));
-    }
-    let fault = *state.fault.lock().unwrap();
-    if let Fault::Status(status) = fault {
-        return Ok(message(status, "injected fault"));
-    }
-    let body = match req.into_body().collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return Ok(message(400, "unreadable body")),
-    };
-    let event = match NewEvent::from_json(&body) {
-        Ok(event) => event,
-        Err(err) => return Ok(message(err.status().as_u16(), &err.client_message())),
-    };
-    let mut replayed = false;
-    if let Some(key) = key {
-        let mut claims = state.claims.lock().unwrap();
-        match claims.get(&key) {
-            Some(first) if *first == event => replayed = true,
-            Some(_) => {
-                return Ok(message(
-                    422,
-                    "this `Idempotency-Key` was already used for a different event: send a new key for a new event",
-                ));
-            }
-            None => {
-                claims.insert(key, event);
+impl Respond for Api {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let state = &self.0;
+        state.requests.fetch_add(1, Ordering::SeqCst);
+        let header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let token =
+            header("authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
+        let key = header("idempotency-key");
+        let Some(token) = token else {
+            return message(401, "Unauthorized");
+        };
+        state.tokens.lock().unwrap().push(token.clone());
+        let accepted = state.accepted_tokens.lock().unwrap().clone();
+        if accepted.is_some_and(|list| !list.contains(&token)) {
+            return message(401, "Unauthorized");
+        }
+        let fault = *state.fault.lock().unwrap();
+        if let Fault::Status(status) = fault {
+            return message(status, "injected fault");
+        }
+        let event = match NewEvent::from_json(&req.body) {
+            Ok(event) => event,
+            Err(err) => return message(err.status().as_u16(), &err.client_message()),
+        };
+        let mut replayed = false;
+        if let Some(key) = key {
+            let mut claims = state.claims.lock().unwrap();
+            match claims.get(&key) {
+                Some(first) if *first == event => replayed = true,
+                Some(_) => {
+                    return message(
+                        422,
+                        "this `Idempotency-Key` was already used for a different event: send a new key for a new event",
+                    );
+                }
+                None => {
+                    claims.insert(key, event);
+                }
             }
         }
+        if replayed {
+            state.replayed.fetch_add(1, Ordering::SeqCst);
+        } else {
+            state.created.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Fault::CreateThen(status) = fault {
+            return message(status, "injected fault after creating");
+        }
+        let response = ResponseTemplate::new(201)
+            .set_body_json(serde_json::json!({"id": "00000000-0000-4000-8000-000000000000"}));
+        if replayed {
+            response.insert_header("idempotent-replayed", "true")
+        } else {
+            response
+        }
     }
-    if replayed {
-        state.replayed.fetch_add(1, Ordering::SeqCst);
-    } else {
-        state.created.fetch_add(1, Ordering::SeqCst);
-    }
-    if let Fault::CreateThen(status) = fault {
-        return Ok(message(status, "injected fault after creating"));
-    }
-    let mut response = respond(201, r#"{"id":"00000000-0000-4000-8000-000000000000"}"#);
-    if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", "true".parse().unwrap());
-    }
-    Ok(response)
 }

@@ -1,6 +1,7 @@
-//! What the tests share: the local API ([`api`]), a counting token server (wiremock),
-//! one moto server per test binary (SQS for the dead-letter queue, Secrets Manager),
-//! SQS batches, and the function built exactly as `main` builds it.
+//! What the tests share: [`World`] (the function built exactly as `main` builds it,
+//! with the local API ([`api`]), a counting token endpoint (test-support's
+//! [`TokenMock`]) and a dead-letter queue on moto), one moto server per test binary
+//! (SQS for the dead-letter queue, Secrets Manager), and SQS batches.
 
 #![allow(dead_code)] // each test binary uses a different part
 
@@ -9,13 +10,14 @@ pub mod api;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use api::ApiStub;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::config::{Credentials, Region};
+use test_support::Switch;
 use test_support::moto::Moto;
-use weather_ingest::{Config, Ingest};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+pub use test_support::token::{TokenMock, TokenReply};
+use weather_ingest::{Config, Ingest, Summary};
 
 /// The client id the token server expects.
 pub const CLIENT_ID: &str = "ingest-client";
@@ -76,42 +78,6 @@ pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Vec<aws_sdk_sqs::types::
     }
 }
 
-/// A token server granting `tok-1`, `tok-2`… (one per request), 1 hour each.
-pub async fn token_server() -> MockServer {
-    let server = MockServer::start().await;
-    grant_tokens(&server).await;
-    server
-}
-
-/// Mounts the numbered-token responder on `server`.
-pub async fn grant_tokens(server: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(NumberedTokens::default())
-        .mount(server)
-        .await;
-}
-
-/// Answers `tok-<n>` for the n-th request.
-#[derive(Default)]
-pub struct NumberedTokens(std::sync::atomic::AtomicUsize);
-
-impl wiremock::Respond for NumberedTokens {
-    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": format!("tok-{n}"),
-            "token_type": "Bearer",
-            "expires_in": 3600,
-        }))
-    }
-}
-
-/// Token requests `server` received.
-pub async fn token_requests(server: &MockServer) -> usize {
-    server.received_requests().await.unwrap_or_default().len()
-}
-
 /// The settings `main` would read, for these endpoints, plus `extra` (which win).
 pub fn settings(
     api: &str,
@@ -146,6 +112,121 @@ pub fn settings(
 /// The function, built as `main` builds it.
 pub async fn ingest(config: &Config, sdk: &SdkConfig) -> Ingest {
     weather_ingest::init(config, sdk).await.expect("init")
+}
+
+/// The function and everything it talks to, started for one test: the local API, a
+/// token endpoint issuing `tok-1`, `tok-2`…, moto's SQS and a fresh dead-letter queue.
+pub struct World {
+    /// The local weather API.
+    pub api: ApiStub,
+    /// Between the function and the API, if [`WorldBuilder::api_behind_switch`].
+    pub switch: Option<Switch>,
+    /// The token endpoint.
+    pub tokens: TokenMock,
+    /// SDK settings for moto.
+    pub sdk: SdkConfig,
+    /// The dead-letter queue's URL.
+    pub dlq: String,
+    /// The function.
+    pub ingest: Ingest,
+}
+
+/// How to start a [`World`]; [`World::start`] takes every default.
+#[derive(Default)]
+pub struct WorldBuilder {
+    settings: Vec<(String, String)>,
+    behind_switch: bool,
+    missing_dead_letter_queue: bool,
+    token_reply: Option<TokenReply>,
+}
+
+impl WorldBuilder {
+    /// Sets (or overrides) one of the function's settings.
+    pub fn setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Puts a [`Switch`] between the function and the API (the API can go down).
+    pub fn api_behind_switch(mut self) -> Self {
+        self.behind_switch = true;
+        self
+    }
+
+    /// A dead-letter queue URL on moto for a queue that does not exist.
+    pub fn missing_dead_letter_queue(mut self) -> Self {
+        self.missing_dead_letter_queue = true;
+        self
+    }
+
+    /// The token endpoint answers `reply` from the start.
+    pub fn token_reply(mut self, reply: TokenReply) -> Self {
+        self.token_reply = Some(reply);
+        self
+    }
+
+    /// Starts everything and builds the function.
+    pub async fn start(self) -> World {
+        let api = ApiStub::start().await;
+        let switch = if self.behind_switch {
+            Some(Switch::start(&api.addr.to_string()).await)
+        } else {
+            None
+        };
+        let api_url = match &switch {
+            Some(switch) => format!("http://{}", switch.addr()),
+            None => api.url.clone(),
+        };
+        let tokens = TokenMock::start().await;
+        if let Some(reply) = self.token_reply {
+            tokens.set(reply);
+        }
+        let sdk = sdk(moto()).await;
+        let dlq = if self.missing_dead_letter_queue {
+            format!("{}/123456789012/no-such-queue", moto())
+        } else {
+            queue(&sdk).await
+        };
+        let extra: Vec<(&str, &str)> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let ingest = ingest(&settings(&api_url, &tokens.url(), &dlq, &extra), &sdk).await;
+        World {
+            api,
+            switch,
+            tokens,
+            sdk,
+            dlq,
+            ingest,
+        }
+    }
+}
+
+impl World {
+    /// A builder, to change a default.
+    pub fn builder() -> WorldBuilder {
+        WorldBuilder::default()
+    }
+
+    /// Every default.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// One invocation with `batch`, plenty of time left; it must not fail as a whole.
+    pub async fn invoke(&self, batch: &[SqsMessage]) -> (SqsBatchResponse, Summary) {
+        self.ingest
+            .handle(batch, TIME_LEFT)
+            .await
+            .expect("invocation")
+    }
+
+    /// Everything in the dead-letter queue (received once each).
+    pub async fn dead_letters(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        drain(&self.sdk, &self.dlq).await
+    }
 }
 
 /// A valid event body, unique per `n`.
