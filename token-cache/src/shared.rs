@@ -300,8 +300,11 @@ pub(crate) fn local_times(
     hard_margin: Duration,
     spread: f64,
 ) -> Option<TokenTimes> {
+    if record.expires_ms <= now_ms {
+        return None;
+    }
     let lifetime = Duration::from_millis(record.expires_ms.checked_sub(record.issued_ms)?);
-    let left = Duration::from_millis(record.expires_ms.checked_sub(now_ms)?);
+    let left = Duration::from_millis(record.expires_ms - now_ms);
     let expires_at = now.checked_add(left)?;
     let issued_at = expires_at.checked_sub(lifetime)?;
     Some(spread_refresh(
