@@ -636,7 +636,7 @@ impl Node {
 
 #[cfg(test)]
 #[path = "../tests/support/generate.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
+#[allow(missing_docs)]
 mod generate;
 
 #[cfg(test)]

@@ -1,3 +1,5 @@
+#![allow(unreachable_pub, dead_code)] // shared by several test crates and the bench, each using a part
+
 //! A realistic generated route table for the scale tests and benches: nested
 //! resources (collection, item, sub-collections, sub-items, actions), `{param}`
 //! segments, some `ANY .../{proxy+}`, a static route beside a `{param}`, some
