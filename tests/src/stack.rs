@@ -57,6 +57,9 @@ pub struct StackOptions {
     pub record_tokens: bool,
     /// Also print the request log lines on stderr.
     pub echo_logs: bool,
+    /// A modelled template to run instead of the workspace's `template.yaml` (tests of
+    /// generated APIs); its functions are still built from the workspace.
+    pub model: Option<StackModel>,
 }
 
 /// Default ports of `scripts/local-stack`.
@@ -84,6 +87,7 @@ impl StackOptions {
             expires_in: None,
             record_tokens: true,
             echo_logs: false,
+            model: None,
         }
     }
 
@@ -126,6 +130,7 @@ impl StackOptions {
             expires_in,
             record_tokens: false,
             echo_logs: true,
+            model: None,
         })
     }
 }
@@ -159,7 +164,10 @@ pub struct Stack {
 impl Stack {
     /// Starts everything; see the module documentation.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
-        let model = Template::load(options.workspace.join("template.yaml"))?;
+        let model = match &options.model {
+            Some(model) => model.clone(),
+            None => Template::load(options.workspace.join("template.yaml"))?,
+        };
         fs::create_dir_all(&options.log_dir)
             .map_err(|e| StackError::io(format!("creating {}", options.log_dir.display()), e))?;
         let log = |name: &str| options.log_dir.join(name);
