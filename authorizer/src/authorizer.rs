@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cache::{PlanCache, TokenCache, Verified};
-use crate::config::{Config, ConfigError, InsufficientScope};
+use crate::config::{Config, ConfigError, InsufficientScope, PolicyScope};
 use crate::decision::{self, Decision};
 use crate::error::AuthError;
 use crate::event::{AuthorizerEvent, AuthorizerResponse, PolicyResponse, RouteRef};
 use crate::jwks::{JwksCache, JwksSettings, KeySet};
-use crate::routes::{Route, RouteKey};
+use crate::policy::{self, PolicyPlan};
+use crate::routes::{Method, Route, RouteKey};
 use crate::token::{self, Rules, UnverifiedToken};
 
 /// The time, in Unix seconds with sub-second precision.
@@ -96,6 +97,8 @@ pub struct Authorizer<C: Clock = SystemClock> {
     pools: Vec<Pool>,
     tokens: TokenCache,
     plans: PlanCache,
+    /// The plan of every token with `POLICY_SCOPE=route`: answers are per route.
+    no_plan: Arc<PolicyPlan>,
     clock: C,
 }
 
@@ -135,11 +138,22 @@ impl<C: Clock> Authorizer<C> {
                 preloaded,
             });
         }
+        // A method ARN's prefix is about 60 bytes (region, account, API id, stage).
+        let everything = PolicyPlan::for_table(&config.routes, |_| true);
+        if config.policy_scope == PolicyScope::Token && !everything.fits(64) {
+            tracing::warn!(
+                routes = config.routes.routes().len(),
+                "POLICY_SCOPE=token: a token allowed most of these routes gets a policy over 8 KiB, \
+                 which is narrowed to the one request (its other routes refused while cached); \
+                 set POLICY_SCOPE=route with a REQUEST authorizer"
+            );
+        }
         Ok(Self {
             tokens: TokenCache::new(config.token_cache_size),
             config,
             pools,
             plans: PlanCache::default(),
+            no_plan: Arc::default(),
             clock,
         })
     }
@@ -197,6 +211,15 @@ impl<C: Clock> Authorizer<C> {
                 return outcome;
             }
         };
+        let route_scope = self.config.policy_scope == PolicyScope::Route;
+        if route_scope && matches!(event, AuthorizerEvent::Token(_)) {
+            // A TOKEN authorizer is cached by token alone: a one-route answer
+            // would be reused for other routes. Fail closed, loudly.
+            outcome.result = Err(AuthError::InvalidEvent(
+                "POLICY_SCOPE=route answers REQUEST events (cached by token, method and resource path), not TOKEN events".into(),
+            ));
+            return outcome;
+        }
         let table = &self.config.routes;
         let route: Option<&Route> = match inputs.route() {
             // A method API Gateway does not route on matches no route.
@@ -241,27 +264,70 @@ impl<C: Clock> Authorizer<C> {
             (Decision::Unauthorized(e), true) => Err(e),
             (Decision::Allow, false) => {
                 outcome.decision = Verdict::Allow;
-                Ok(AuthorizerResponse::Policy(PolicyResponse {
-                    principal_id: principal,
-                    policy_document: v.allow_document(&inputs.arn),
-                    context,
-                }))
+                let document = if route_scope {
+                    Some(Arc::new(
+                        self.route_plan(route, &inputs.arn)
+                            .document(&inputs.arn, None),
+                    ))
+                } else {
+                    v.allow_document(&inputs.arn).or_else(|| {
+                        tracing::warn!(route = %route.key, "policy over 8 KiB narrowed to the request; set POLICY_SCOPE=route");
+                        policy::narrowed(&inputs.arn, true).map(Arc::new)
+                    })
+                };
+                match document {
+                    Some(document) => Ok(AuthorizerResponse::Policy(PolicyResponse {
+                        principal_id: principal,
+                        policy_document: document,
+                        context,
+                    })),
+                    None => {
+                        outcome.decision = Verdict::Unauthorized;
+                        Err(AuthError::InsufficientScope)
+                    }
+                }
             }
             (Decision::Deny(plan), false) => {
                 outcome.decision = Verdict::Deny;
                 debug_assert_eq!(self.config.insufficient_scope, InsufficientScope::Deny);
-                Ok(AuthorizerResponse::Policy(PolicyResponse {
-                    principal_id: principal,
-                    policy_document: Arc::new(
-                        plan.document(&inputs.arn, Some(&route.key.arn_pattern())),
-                    ),
-                    context,
-                }))
+                let document = if route_scope {
+                    let denied = PolicyPlan {
+                        allow: Default::default(),
+                        deny: self.route_plan(route, &inputs.arn).allow,
+                    };
+                    Some(denied.document(&inputs.arn, None))
+                } else if plan.fits(inputs.arn.prefix().len()) {
+                    Some(plan.document(&inputs.arn, Some(&route.key.arn_pattern())))
+                } else {
+                    policy::narrowed(&inputs.arn, false)
+                };
+                match document {
+                    Some(document) => Ok(AuthorizerResponse::Policy(PolicyResponse {
+                        principal_id: principal,
+                        policy_document: Arc::new(document),
+                        context,
+                    })),
+                    None => {
+                        outcome.decision = Verdict::Unauthorized;
+                        Err(AuthError::InsufficientScope)
+                    }
+                }
             }
             (Decision::Unauthorized(e), false) => Err(e),
         };
         outcome.verified = Some(v);
         outcome
+    }
+
+    /// `POLICY_SCOPE=route`: the one pattern of the current route and method.
+    fn route_plan(&self, route: &Route, arn: &crate::arn::MethodArn) -> PolicyPlan {
+        let method = arn.method().parse().unwrap_or(route.key.method());
+        let method = if method == Method::Any {
+            Method::Get
+        } else {
+            method
+        };
+        PolicyPlan::for_route(&route.key, method)
     }
 
     async fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
@@ -287,7 +353,10 @@ impl<C: Clock> Authorizer<C> {
             skew,
         };
         let claims = unverified.verify(&key, &rules, now)?;
-        let plan = self.plans.plan_for(&claims, &self.config.routes);
+        let plan = match self.config.policy_scope {
+            PolicyScope::Token => self.plans.plan_for(&claims, &self.config.routes),
+            PolicyScope::Route => self.no_plan.clone(),
+        };
         let verified = Arc::new(Verified::new(claims, plan));
         self.tokens.insert(token, verified.clone());
         Ok(verified)

@@ -2,13 +2,13 @@
 //!
 //! - [`TokenCache`]: verified tokens by their text, until `exp` (plus the skew),
 //!   so a repeated token costs a lookup instead of a signature check;
-//! - [`PlanCache`]: policy plans by the set of routes a token may call (a bit
-//!   per route), so the tokens of one client share one plan;
+//! - [`PlanCache`]: policy plans by what decides them, the token's use and
+//!   the table's scopes it holds (never by route: the key costs the same for
+//!   4 routes or 1,000), so the tokens of one client share one plan;
 //! - the Allow document of a [`Verified`] token, rendered once for the first API
 //!   and stage seen (an authorizer normally serves one).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerPolicy;
 
@@ -17,7 +17,7 @@ use crate::decision;
 use crate::event::Context;
 use crate::policy::PolicyPlan;
 use crate::routes::RouteTable;
-use crate::token::Claims;
+use crate::token::{Claims, TokenUse};
 
 /// A verified token as cached: its claims, the policy plan they imply and
 /// the context they give, all computed once per token.
@@ -28,8 +28,8 @@ pub struct Verified {
     pub(crate) plan: Arc<PolicyPlan>,
     pub(crate) context: Context,
     /// The Allow policy rendered for the first API and stage seen, reused
-    /// while the prefix matches.
-    allow_document: OnceLock<(String, Arc<ApiGatewayCustomAuthorizerPolicy>)>,
+    /// while the prefix matches; `None` when it would not fit.
+    allow_document: OnceLock<(String, Option<Arc<ApiGatewayCustomAuthorizerPolicy>>)>,
 }
 
 impl Verified {
@@ -44,18 +44,24 @@ impl Verified {
     }
 
     /// The Allow policy for the API and stage of `arn`: the cached one when
-    /// they are the first seen, else rendered anew.
-    pub(crate) fn allow_document(&self, arn: &MethodArn) -> Arc<ApiGatewayCustomAuthorizerPolicy> {
-        let (prefix, document) = self.allow_document.get_or_init(|| {
-            (
-                arn.prefix().to_owned(),
-                Arc::new(self.plan.document(arn, None)),
-            )
-        });
+    /// they are the first seen, else rendered anew. `None` when the plan's
+    /// document would exceed [`crate::policy::MAX_POLICY_BYTES`].
+    pub(crate) fn allow_document(
+        &self,
+        arn: &MethodArn,
+    ) -> Option<Arc<ApiGatewayCustomAuthorizerPolicy>> {
+        let render = || {
+            self.plan
+                .fits(arn.prefix().len())
+                .then(|| Arc::new(self.plan.document(arn, None)))
+        };
+        let (prefix, document) = self
+            .allow_document
+            .get_or_init(|| (arn.prefix().to_owned(), render()));
         if prefix == arn.prefix() {
             document.clone()
         } else {
-            Arc::new(self.plan.document(arn, None))
+            render()
         }
     }
 }
@@ -87,28 +93,40 @@ impl TokenCache {
     }
 }
 
-/// Policy plans by the set of routes a token may call, a bit per route.
-#[derive(Default)]
-pub(crate) struct PlanCache(Mutex<HashMap<u64, Arc<PolicyPlan>>>);
+/// Policy plans by the token's use and the table's scopes it holds, which
+/// decide the routes it may call; bounded, as every cache here.
+pub(crate) struct PlanCache(quick_cache::sync::Cache<(TokenUse, Vec<u32>), Arc<PolicyPlan>>);
+
+/// Plans kept: one per distinct scope combination of the pool's clients.
+const PLAN_CACHE_SIZE: usize = 256;
+
+impl Default for PlanCache {
+    fn default() -> Self {
+        Self(quick_cache::sync::Cache::new(PLAN_CACHE_SIZE))
+    }
+}
 
 impl PlanCache {
-    /// The plan for `claims` on `table`, shared with every token permitted the
-    /// same routes (computed afresh for tables of more than 64 routes).
+    /// The plan for `claims` on `table`, shared with every token of the same
+    /// use holding the same scopes of the table. The key's cost depends on
+    /// the token's `scope` claim, not on the table's size.
     pub(crate) fn plan_for(&self, claims: &Claims, table: &RouteTable) -> Arc<PolicyPlan> {
-        let routes = table.routes();
-        if routes.len() > 64 {
-            return Arc::new(decision::plan(claims, table));
+        let ids = match claims.token_use {
+            TokenUse::Access => claims
+                .scope
+                .as_deref()
+                .map(|s| table.scope_ids(s))
+                .unwrap_or_default(),
+            // Scopes decide nothing for an ID token (it takes the unscoped routes).
+            TokenUse::Id => Vec::new(),
+        };
+        let key = (claims.token_use, ids);
+        if let Some(plan) = self.0.get(&key) {
+            return plan;
         }
-        let mask = routes
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| decision::permits(claims, r))
-            .fold(0u64, |m, (i, _)| m | 1 << i);
-        let mut plans = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        plans
-            .entry(mask)
-            .or_insert_with(|| Arc::new(decision::plan(claims, table)))
-            .clone()
+        let plan = Arc::new(decision::plan(claims, table));
+        self.0.insert(key, plan.clone());
+        plan
     }
 }
 
@@ -159,9 +177,33 @@ mod tests {
         let a = cache.plan_for(&claims("read", 1.0), &t);
         let b = cache.plan_for(&claims("read other", 2.0), &t);
         let c = cache.plan_for(&claims("write", 1.0), &t);
+        let d = cache.plan_for(&claims("write read write", 1.0), &t);
+        let e = cache.plan_for(&claims("read write", 1.0), &t);
         assert!(Arc::ptr_eq(&a, &b));
+        assert!(
+            Arc::ptr_eq(&d, &e),
+            "order and repeats of scopes do not matter"
+        );
+        assert_eq!(d.allow.len(), 2);
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(a.allow.iter().collect::<Vec<_>>(), ["GET/a"]);
+    }
+
+    #[test]
+    fn plans_shared_past_64_routes() {
+        let json: Vec<String> = (0..200)
+            .map(|i| format!(r#""GET /r{i}": ["s{}"]"#, i % 3))
+            .collect();
+        let t = RouteTable::from_json(&format!("{{{}}}", json.join(","))).unwrap();
+        let cache = PlanCache::default();
+        let a = cache.plan_for(&claims("s1", 1.0), &t);
+        let b = cache.plan_for(&claims("unknown s1", 2.0), &t);
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "one plan for the same scopes of the table"
+        );
+        assert_eq!(a.allow.len(), 67);
+        assert!(!Arc::ptr_eq(&a, &cache.plan_for(&claims("s2", 1.0), &t)));
     }
 
     #[test]
@@ -171,12 +213,10 @@ mod tests {
         let v = Verified::new(c.clone(), Arc::new(decision::plan(&c, &t)));
         let prod = MethodArn::parse("arn:aws:execute-api:us-east-1:1:api/prod/GET/a").unwrap();
         let test = MethodArn::parse("arn:aws:execute-api:us-east-1:1:api/test/GET/a").unwrap();
-        assert!(Arc::ptr_eq(
-            &v.allow_document(&prod),
-            &v.allow_document(&prod)
-        ));
-        let other = v.allow_document(&test);
+        let first = v.allow_document(&prod).unwrap();
+        assert!(Arc::ptr_eq(&first, &v.allow_document(&prod).unwrap()));
+        let other = v.allow_document(&test).unwrap();
         assert!(other.statement[0].resource[0].contains("/test/GET/a"));
-        assert!(!Arc::ptr_eq(&other, &v.allow_document(&prod)));
+        assert!(!Arc::ptr_eq(&other, &first));
     }
 }

@@ -15,6 +15,23 @@ pub enum InsufficientScope {
     Deny,
 }
 
+/// What one cached answer of a REST API covers (`POLICY_SCOPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyScope {
+    /// A TOKEN authorizer cached by token: the policy lists every route the
+    /// token may call (and the Denies that keep it cache-safe).
+    Token,
+    /// A REQUEST authorizer cached by token, method and resource path: the
+    /// policy lists one ARN, the current route's, so it never grows with the table.
+    Route,
+}
+
+/// The route table compiled into the binary: the workspace's
+/// `route-scopes.json` (next to `template.yaml`), named by `ROUTE_SCOPES_FILE`.
+/// `sam build` packages only the binary, so a file beside it is not deployed.
+pub const BUILT_IN_ROUTE_SCOPES: (&str, &str) =
+    ("route-scopes.json", include_str!("../../route-scopes.json"));
+
 /// One user pool the authorizer trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -35,8 +52,10 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// `APP_CLIENT_IDS`; `None` when unset: any app client of the pools.
     pub app_client_ids: Option<Vec<String>>,
-    /// `ROUTE_SCOPES`.
+    /// `ROUTE_SCOPES` or `ROUTE_SCOPES_FILE`.
     pub routes: RouteTable,
+    /// `POLICY_SCOPE`.
+    pub policy_scope: PolicyScope,
     /// `CLOCK_SKEW_SECONDS`.
     pub clock_skew_seconds: f64,
     /// `INSUFFICIENT_SCOPE`.
@@ -168,14 +187,46 @@ impl Config {
             }
         };
 
-        let routes = get("ROUTE_SCOPES").ok_or_else(|| {
-            problem(
-                "ROUTE_SCOPES",
-                "required: JSON object from \"METHOD /path\" to a list of scopes",
-            )
-        })?;
-        let routes =
-            RouteTable::from_json(&routes).map_err(|e| problem("ROUTE_SCOPES", e.to_string()))?;
+        let routes = match (get("ROUTE_SCOPES"), get("ROUTE_SCOPES_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(problem(
+                    "ROUTE_SCOPES_FILE",
+                    "set with ROUTE_SCOPES: give the table in one of the two",
+                ));
+            }
+            (Some(json), None) => {
+                RouteTable::from_json(&json).map_err(|e| problem("ROUTE_SCOPES", e.to_string()))?
+            }
+            (None, Some(path)) => {
+                let (built_in, text) = BUILT_IN_ROUTE_SCOPES;
+                let json = if path == built_in {
+                    std::borrow::Cow::Borrowed(text)
+                } else {
+                    std::borrow::Cow::Owned(
+                        std::fs::read_to_string(&path)
+                            .map_err(|e| problem("ROUTE_SCOPES_FILE", format!("{path}: {e}")))?,
+                    )
+                };
+                RouteTable::from_json(&json)
+                    .map_err(|e| problem("ROUTE_SCOPES_FILE", format!("{path}: {e}")))?
+            }
+            (None, None) => {
+                return Err(problem(
+                    "ROUTE_SCOPES",
+                    "required (or ROUTE_SCOPES_FILE): JSON object from \"METHOD /path\" to a list of scopes",
+                ));
+            }
+        };
+        let policy_scope = match get("POLICY_SCOPE").as_deref() {
+            None | Some("token") => PolicyScope::Token,
+            Some("route") => PolicyScope::Route,
+            Some(other) => {
+                return Err(problem(
+                    "POLICY_SCOPE",
+                    format!("{other:?}: use token or route"),
+                ));
+            }
+        };
 
         let clock_skew_seconds = number(
             &get,
@@ -227,6 +278,7 @@ impl Config {
             pools,
             app_client_ids,
             routes,
+            policy_scope,
             clock_skew_seconds,
             insufficient_scope,
             jwks_timeout: Duration::from_millis(jwks_timeout_ms as u64),
@@ -421,6 +473,8 @@ mod tests {
             ("JWKS_URI", "ftp://x"),
             ("ISSUER", "cognito"),
             ("TOKEN_CACHE_SIZE", "lots"),
+            ("POLICY_SCOPE", "request"),
+            ("ROUTE_SCOPES_FILE", "route-scopes.json"),
         ] {
             let mut vars = minimal();
             vars.push((var, value));
@@ -434,5 +488,60 @@ mod tests {
         let mut vars = minimal();
         vars.push(("APP_CLIENT_IDS", ""));
         assert_eq!(config(&vars).unwrap_err().var, "APP_CLIENT_IDS");
+    }
+
+    fn with_file(path: &str) -> Result<Config, ConfigError> {
+        config(&[
+            ("USER_POOL_ID", "us-east-1_AbC123"),
+            ("ROUTE_SCOPES_FILE", path),
+        ])
+    }
+
+    #[test]
+    fn route_scopes_file_read_at_init() {
+        let path = std::env::temp_dir().join(format!("route-scopes-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"GET /a/{id}": ["s/a"], "POST /a": ["s/b"]}"#).unwrap();
+        let c = with_file(path.to_str().unwrap()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(c.routes.routes().len(), 2);
+        assert_eq!(c.policy_scope, PolicyScope::Token);
+    }
+
+    #[test]
+    fn built_in_route_scopes_is_the_workspace_file() {
+        let c = with_file("route-scopes.json").unwrap();
+        let on_disk = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../route-scopes.json"),
+        )
+        .unwrap();
+        assert_eq!(c.routes, RouteTable::from_json(&on_disk).unwrap());
+        // Not read from the working directory: no such file there.
+        assert!(!std::path::Path::new("route-scopes.json").exists());
+    }
+
+    #[test]
+    fn bad_route_scopes_file_stops_init_naming_setting_and_file() {
+        let path = std::env::temp_dir().join(format!("bad-routes-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"GET /a": ["s/a"], "FETCH /b": ["s/b"]}"#).unwrap();
+        let err = with_file(path.to_str().unwrap()).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(err.var, "ROUTE_SCOPES_FILE");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("invalid configuration: ROUTE_SCOPES_FILE: ")
+                && text.contains(path.to_str().unwrap())
+                && text.contains("FETCH /b"),
+            "{text}"
+        );
+        let err = with_file("/nonexistent/routes.json").unwrap_err();
+        assert_eq!(err.var, "ROUTE_SCOPES_FILE");
+        assert!(err.problem.contains("/nonexistent/routes.json"), "{err}");
+    }
+
+    #[test]
+    fn policy_scope_route_selected() {
+        let mut vars = minimal();
+        vars.push(("POLICY_SCOPE", "route"));
+        assert_eq!(config(&vars).unwrap().policy_scope, PolicyScope::Route);
     }
 }

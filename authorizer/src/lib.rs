@@ -30,12 +30,15 @@ mod token;
 pub use arn::{ArnError, MethodArn};
 pub use authorizer::{Authorizer, Clock, Outcome, SystemClock, Verdict};
 pub use cache::Verified;
-pub use config::{Config, ConfigError, InsufficientScope, PoolConfig, defaults};
+pub use config::{
+    BUILT_IN_ROUTE_SCOPES, Config, ConfigError, InsufficientScope, PolicyScope, PoolConfig,
+    defaults,
+};
 pub use error::{AuthError, UNAUTHORIZED};
 pub use event::{AuthorizerEvent, AuthorizerResponse, Context, PolicyResponse};
 pub use handler::handle;
 pub use jwks::{JwksError, KeySet};
 pub use logging::init as init_logging;
-pub use policy::{PolicyPlan, evaluate};
+pub use policy::{MAX_POLICY_BYTES, PolicyPlan, evaluate};
 pub use routes::{Method, Route, RouteKey, RouteTable, RouteTableError, ScopeSet, Segment};
 pub use token::{Claims, MAX_TOKEN_BYTES, Rules, TokenUse, UnverifiedToken, extract_token};

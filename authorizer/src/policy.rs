@@ -16,7 +16,12 @@ use aws_lambda_events::event::iam::{IamPolicyEffect, IamPolicyStatement};
 
 use crate::arn::MethodArn;
 use crate::glob::{glob_match, globs_intersect, iam_atoms, patterns_intersect};
-use crate::routes::{Route, RouteTable};
+use crate::routes::{Method, Route, RouteKey, RouteTable};
+
+/// The most bytes an answer's policy document may take. API Gateway enforces
+/// an undocumented limit on an authorizer's policy (requests are denied past
+/// it); every policy this crate writes stays below 8 KiB.
+pub const MAX_POLICY_BYTES: usize = 8 * 1024;
 
 /// Which routes a policy allows and denies, as ARN patterns below the stage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,18 +42,29 @@ impl PolicyPlan {
         // (whose `*` also spans `/`) matches a request API Gateway routes to
         // it. Skipped only where the allowed route wins that request anyway:
         // it dominates, and no overflow of its `*` can reach a greedy tail.
+        let allowed: Vec<(&Route, Vec<String>)> =
+            yes.iter().map(|r| (*r, r.key.arn_patterns())).collect();
         let deny = no
             .iter()
             .filter(|d| {
                 let requests = d.key.request_pattern();
-                yes.iter().any(|a| {
+                let d_pattern = d.key.arn_pattern();
+                let d_prefix = literal_prefix(&d_pattern);
+                allowed.iter().any(|(a, patterns)| {
                     let routed_to_a =
                         a.key.dominates(&d.key) && (a.key.is_literal() || !d.key.is_greedy());
                     !routed_to_a
-                        && a.key
-                            .arn_patterns()
-                            .iter()
-                            .any(|p| patterns_intersect(&iam_atoms(p), &requests))
+                        && patterns.iter().any(|p| {
+                            // Two patterns whose literal prefixes disagree
+                            // cannot match a common string: most pairs of a
+                            // large table end here, without the automaton.
+                            let p_prefix = literal_prefix(p);
+                            let n = p_prefix.len().min(d_prefix.len());
+                            (a.key.method() == Method::Any
+                                || d.key.method() == Method::Any
+                                || p_prefix[..n] == d_prefix[..n])
+                                && patterns_intersect(&iam_atoms(p), &requests)
+                        })
                 })
             })
             // API Gateway may hand a request with a trailing slash to the
@@ -57,6 +73,34 @@ impl PolicyPlan {
             .flat_map(|p| [format!("{p}/"), p])
             .collect();
         Self { allow, deny }
+    }
+
+    /// The plan of a REQUEST authorizer cached by token, method and resource
+    /// path (`POLICY_SCOPE=route`): each answer covers requests of one route
+    /// and one method only, so it lists that route's one pattern.
+    pub fn for_route(route: &RouteKey, method: Method) -> Self {
+        Self {
+            allow: BTreeSet::from([route.arn_pattern_for(method)]),
+            deny: BTreeSet::new(),
+        }
+    }
+
+    /// An upper bound of the serialized size of [`PolicyPlan::document`] for
+    /// an ARN prefix of `prefix_len` bytes (and one extra Deny of at most as
+    /// many bytes as the longest pattern), computed without rendering it.
+    pub fn document_bytes(&self, prefix_len: usize) -> usize {
+        let resources =
+            |set: &BTreeSet<String>| set.iter().map(|p| prefix_len + p.len() + 3).sum::<usize>();
+        let longest = self.allow.iter().map(String::len).max().unwrap_or(0);
+        // Version and two statements' keys, effects and action.
+        const FRAME: usize = 200;
+        FRAME + resources(&self.allow) + resources(&self.deny) + prefix_len + longest + 3
+    }
+
+    /// Whether the plan's document for an ARN prefix of `prefix_len` bytes
+    /// stays within [`MAX_POLICY_BYTES`].
+    pub fn fits(&self, prefix_len: usize) -> bool {
+        self.document_bytes(prefix_len) <= MAX_POLICY_BYTES
     }
 
     /// The IAM policy document for the API and stage of `arn`. `extra_deny`
@@ -104,6 +148,34 @@ impl PolicyPlan {
         policy.statement = statements;
         policy
     }
+}
+
+/// The first part of an IAM pattern up to its first wildcard.
+fn literal_prefix(pattern: &str) -> &[u8] {
+    let end = pattern.find(['*', '?']).unwrap_or(pattern.len());
+    &pattern.as_bytes()[..end]
+}
+
+/// The answer when a token's plan does not fit in [`MAX_POLICY_BYTES`]
+/// (`POLICY_SCOPE=token` with a large table): the one request's exact ARN,
+/// allowed or denied. Cache-safe (it opens nothing else) but, cached for the
+/// token, it blocks the token's other requests until it expires: large tables
+/// want `POLICY_SCOPE=route`. `None` when the ARN itself holds a wildcard
+/// character, which a policy could not name exactly, or is too long.
+pub(crate) fn narrowed(arn: &MethodArn, allow: bool) -> Option<ApiGatewayCustomAuthorizerPolicy> {
+    let exact = arn.to_string();
+    if exact.contains(['*', '?']) || exact.len() + 200 > MAX_POLICY_BYTES {
+        return None;
+    }
+    let effect = if allow {
+        IamPolicyEffect::Allow
+    } else {
+        IamPolicyEffect::Deny
+    };
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".into());
+    policy.statement = vec![statement(effect, std::iter::once(exact))];
+    Some(policy)
 }
 
 fn statement(

@@ -6,7 +6,7 @@
 //! access; an empty list means the route takes an ID token, as the built-in
 //! COGNITO_USER_POOLS authorizer does when a method has no OAuth scopes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use crate::glob::Atom;
@@ -289,6 +289,16 @@ impl RouteKey {
         }
     }
 
+    /// The IAM resource pattern of this route for a request of `method`
+    /// (the route's own method, or any for an `ANY` route).
+    pub fn arn_pattern_for(&self, method: Method) -> String {
+        if self.method == Method::Any {
+            self.pattern_for(method)
+        } else {
+            self.arn_pattern()
+        }
+    }
+
     fn pattern_for(&self, method: Method) -> String {
         let mut out = String::from(method.as_str());
         if self.segments.is_empty() {
@@ -429,10 +439,38 @@ pub struct Route {
     pub scopes: ScopeSet,
 }
 
-/// The parsed `ROUTE_SCOPES` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The parsed `ROUTE_SCOPES` table, indexed: a request's route is found by
+/// walking a tree of path segments (never a scan of the table), a template's
+/// route by a hash lookup, and every scope of the table has a small number so
+/// that the routes a token may call can be keyed by its scopes alone.
+#[derive(Debug, Clone)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    by_key: HashMap<RouteKey, usize>,
+    tree: Node,
+    scope_ids: HashMap<String, u32>,
+}
+
+impl PartialEq for RouteTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.routes == other.routes
+    }
+}
+
+impl Eq for RouteTable {}
+
+/// What makes two routes indistinguishable to API Gateway: method, IAM
+/// pattern and specificity (parameter names aside).
+type Shape = (Method, String, (Vec<u8>, bool));
+
+/// One node of the path tree: the routes whose template ends here, those
+/// whose greedy `{proxy+}` starts here, and the children by segment kind.
+#[derive(Debug, Clone, Default)]
+struct Node {
+    ends: Vec<usize>,
+    greedy: Vec<usize>,
+    statics: HashMap<String, Node>,
+    param: Option<Box<Node>>,
 }
 
 impl RouteTable {
@@ -461,19 +499,41 @@ impl RouteTable {
     /// Gateway could not tell apart.
     pub fn new(routes: impl IntoIterator<Item = Route>) -> Result<Self, RouteTableError> {
         let mut table: Vec<Route> = Vec::new();
+        let mut shapes: HashMap<Shape, usize> = HashMap::new();
+        let mut by_key = HashMap::new();
+        let mut tree = Node::default();
+        let mut scope_ids = HashMap::new();
         for route in routes {
-            if let Some(other) = table.iter().find(|r| r.key.same_shape(&route.key)) {
+            let shape = (
+                route.key.method,
+                route.key.arn_pattern(),
+                route.key.rank.clone(),
+            );
+            if let Some(&other) = shapes.get(&shape) {
                 return Err(RouteTableError(format!(
                     "route \"{}\" repeats {}",
-                    route.key, other.key
+                    route.key, table[other].key
                 )));
+            }
+            let index = table.len();
+            shapes.insert(shape, index);
+            by_key.insert(route.key.clone(), index);
+            tree.insert(&route.key.segments, index);
+            for scope in route.scopes.iter() {
+                let next = u32::try_from(scope_ids.len()).unwrap_or(u32::MAX);
+                scope_ids.entry(scope.to_owned()).or_insert(next);
             }
             table.push(route);
         }
         if table.is_empty() {
             return Err(RouteTableError("no routes configured".into()));
         }
-        Ok(Self { routes: table })
+        Ok(Self {
+            routes: table,
+            by_key,
+            tree,
+            scope_ids,
+        })
     }
 
     /// All routes.
@@ -483,7 +543,7 @@ impl RouteTable {
 
     /// The route with exactly this key (parameter names included), if listed.
     pub fn get(&self, key: &RouteKey) -> Option<&Route> {
-        self.routes.iter().find(|r| r.key == *key)
+        self.by_key.get(key).map(|&i| &self.routes[i])
     }
 
     /// The route for a method and a route template as API Gateway names it
@@ -491,26 +551,137 @@ impl RouteTable {
     /// beats `ANY`.
     pub fn by_template(&self, method: Method, template: &str) -> Option<&Route> {
         let key = RouteKey::new(method, template).ok()?;
-        let any = RouteKey::from_parts(Method::Any, key.segments.clone());
-        self.routes
-            .iter()
-            .find(|r| r.key == key)
-            .or_else(|| self.routes.iter().find(|r| r.key == any))
+        self.get(&key).or_else(|| {
+            let any = RouteKey::from_parts(Method::Any, key.segments);
+            self.get(&any)
+        })
     }
 
     /// The route API Gateway would pick for a concrete method and path
-    /// (TOKEN events only carry the path, in the method ARN).
+    /// (TOKEN events only carry the path, in the method ARN): the most
+    /// specific of the routes that match, found by walking the path tree.
     pub fn by_path(&self, method: Method, path: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .filter(|r| r.key.method.serves(method) && r.key.matches_path(path))
-            .max_by(|a, b| a.key.rank.cmp(&b.key.rank))
+        let rest = path.strip_prefix('/')?;
+        let parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('/').collect()
+        };
+        let mut best: Option<&Route> = None;
+        let mut consider = |i: usize| {
+            let route = &self.routes[i];
+            if route.key.method.serves(method)
+                && best.is_none_or(|b: &Route| route.key.rank > b.key.rank)
+            {
+                best = Some(route);
+            }
+        };
+        self.tree.walk(&parts, &mut consider);
+        best
+    }
+
+    /// The small numbers of the table's scopes named in a `scope` claim,
+    /// sorted and deduplicated: with the token's use, all that decides which
+    /// routes it may call. Entries no route lists are left out.
+    pub fn scope_ids(&self, scope_claim: &str) -> Vec<u32> {
+        let mut ids: Vec<u32> = scope_claim
+            .split(' ')
+            .filter_map(|entry| self.scope_ids.get(entry).copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+impl Node {
+    fn insert(&mut self, segments: &[Segment], index: usize) {
+        match segments.split_first() {
+            None => self.ends.push(index),
+            Some((Segment::Greedy(_), _)) => self.greedy.push(index),
+            Some((Segment::Static(s), rest)) => self
+                .statics
+                .entry(s.clone())
+                .or_default()
+                .insert(rest, index),
+            Some((Segment::Param(_), rest)) => self
+                .param
+                .get_or_insert_with(Default::default)
+                .insert(rest, index),
+        }
+    }
+
+    /// Every route matching the remaining path `parts`: a literal segment
+    /// equal to the part, a `{param}` for any non-empty part, a greedy tail
+    /// for one or more non-empty parts. At most three branches per segment.
+    fn walk(&self, parts: &[&str], found: &mut impl FnMut(usize)) {
+        let Some((part, rest)) = parts.split_first() else {
+            self.ends.iter().for_each(|&i| found(i));
+            return;
+        };
+        if part.is_empty() {
+            return;
+        }
+        if !self.greedy.is_empty() && rest.iter().all(|p| !p.is_empty()) {
+            self.greedy.iter().for_each(|&i| found(i));
+        }
+        if let Some(child) = self.statics.get(*part) {
+            child.walk(rest, found);
+        }
+        if let Some(child) = &self.param {
+            child.walk(rest, found);
+        }
     }
 }
 
 #[cfg(test)]
+#[path = "../tests/support/generate.rs"]
+#[allow(missing_docs)]
+mod generate;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::generate;
+
+    /// The old way: every route tested, the most specific match kept.
+    fn scan(t: &RouteTable, method: Method, path: &str) -> Option<String> {
+        t.routes
+            .iter()
+            .filter(|r| r.key.method.serves(method) && r.key.matches_path(path))
+            .max_by(|a, b| a.key.rank.cmp(&b.key.rank))
+            .map(|r| r.key.to_string())
+    }
+
+    #[test]
+    fn indexed_matching_agrees_with_a_scan_of_a_generated_table() {
+        let routes = generate::routes(1000);
+        let t = RouteTable::from_json(&generate::json(1000)).unwrap();
+        let mut requests = generate::requests(&routes);
+        requests.extend(
+            [
+                "/",
+                "//",
+                "/accounts//x",
+                "/nope",
+                "/accounts/v7/files",
+                "/accounts/v7/files/a//b",
+            ]
+            .map(|p| ("GET".to_owned(), p.to_owned())),
+        );
+        let mut found = 0;
+        for (method, path) in &requests {
+            let method: Method = method.parse().unwrap();
+            let indexed = key_of(t.by_path(method, path));
+            assert_eq!(indexed, scan(&t, method, path), "{method} {path}");
+            found += usize::from(indexed.is_some());
+        }
+        assert!(
+            found > 1000,
+            "most generated requests reach a route: {found}"
+        );
+    }
 
     fn table() -> RouteTable {
         RouteTable::from_json(

@@ -46,7 +46,7 @@ pub fn extract_token(value: Option<&str>) -> Result<&str, AuthError> {
 }
 
 /// What a token says it is used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenUse {
     /// An access token (`token_use: access`): carries `scope` and `client_id`.
     Access,

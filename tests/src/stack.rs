@@ -72,6 +72,9 @@ pub struct StackOptions {
     pub record_tokens: bool,
     /// Also print the request log lines on stderr.
     pub echo_logs: bool,
+    /// A modelled template to run instead of the workspace's `template.yaml` (tests of
+    /// generated APIs); its functions are still built from the workspace.
+    pub model: Option<StackModel>,
 }
 
 /// Default ports of `scripts/local-stack`.
@@ -102,6 +105,7 @@ impl StackOptions {
             expires_in: None,
             record_tokens: true,
             echo_logs: false,
+            model: None,
         }
     }
 
@@ -145,6 +149,7 @@ impl StackOptions {
             expires_in,
             record_tokens: false,
             echo_logs: true,
+            model: None,
         })
     }
 }
@@ -216,7 +221,10 @@ impl Stack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let template_path = options.workspace.join("template.yaml");
         let doc = Template::load_document(&template_path)?;
-        let model = StackModel::from_document(&doc)?;
+        let model = match &options.model {
+            Some(model) => model.clone(),
+            None => StackModel::from_document_in(&doc, &options.workspace)?,
+        };
         fs::create_dir_all(&options.log_dir)
             .map_err(|e| StackError::io(format!("creating {}", options.log_dir.display()), e))?;
         let log = |name: &str| options.log_dir.join(name);

@@ -323,8 +323,12 @@ pub struct AuthorizerSettings {
     pub user_pool_id: Expr,
     /// `APP_CLIENT_IDS`.
     pub app_client_ids: Expr,
-    /// `ROUTE_SCOPES`, parsed as the authorizer parses it.
+    /// `ROUTE_SCOPES`, or the file `ROUTE_SCOPES_FILE` names, parsed as the
+    /// authorizer parses it.
     pub route_scopes: RouteTable,
+    /// `ROUTE_SCOPES_FILE` as written (relative to the template), when the
+    /// table is in a file.
+    pub route_scopes_file: Option<String>,
     /// `INSUFFICIENT_SCOPE`, if set.
     pub insufficient_scope: Option<Expr>,
     /// `CLOCK_SKEW_SECONDS`, if set.
@@ -360,12 +364,16 @@ pub struct StackModel {
 pub struct Template;
 
 impl Template {
-    /// Reads and models the template at `path`.
+    /// Reads and models the template at `path` (a `ROUTE_SCOPES_FILE` is read
+    /// relative to the template's directory).
     pub fn load(path: impl AsRef<Path>) -> Result<StackModel, TemplateError> {
-        StackModel::from_document(&Self::load_document(path)?)
+        let path = path.as_ref();
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        StackModel::from_document_in(&Self::load_document(path)?, dir)
     }
 
-    /// Models a template given as text.
+    /// Models a template given as text (a `ROUTE_SCOPES_FILE` is read relative
+    /// to the workspace root).
     pub fn parse(yaml: &str) -> Result<StackModel, TemplateError> {
         StackModel::from_document(&Document::parse(yaml)?)
     }
@@ -464,9 +472,16 @@ fn unquote(s: &str) -> String {
 }
 
 impl StackModel {
-    /// Models a typed document: checks what the model relies on and applies SAM's
-    /// defaults and `Globals`.
+    /// Models a typed document of the workspace's template: see [`StackModel::from_document_in`].
     pub fn from_document(doc: &Document) -> Result<Self, TemplateError> {
+        let root = Template::workspace_path();
+        Self::from_document_in(doc, root.parent().unwrap_or_else(|| Path::new(".")))
+    }
+
+    /// Models a typed document: checks what the model relies on and applies SAM's
+    /// defaults and `Globals`; files the template names (`ROUTE_SCOPES_FILE`)
+    /// are read relative to `dir`.
+    pub fn from_document_in(doc: &Document, dir: &Path) -> Result<Self, TemplateError> {
         let exactly_one = |kind: &'static str, found: Vec<&str>| match found.as_slice() {
             [one] => Ok(one.to_string()),
             _ => Err(TemplateError::Cardinality {
@@ -616,7 +631,7 @@ impl StackModel {
             }
         }
 
-        let authorizer = authorizer_settings(&api, &functions)?;
+        let authorizer = authorizer_settings(&api, &functions, dir)?;
 
         Ok(StackModel {
             parameters: doc.parameters.clone(),
@@ -786,6 +801,7 @@ fn api_route(
 fn authorizer_settings(
     api: &RestApi,
     functions: &BTreeMap<String, Function>,
+    dir: &Path,
 ) -> Result<AuthorizerSettings, TemplateError> {
     let at = format!("Resources.{}.Properties.Auth", api.logical_id);
     let name = api
@@ -802,19 +818,38 @@ fn authorizer_settings(
     let env_at = format!("Resources.{function_id}.Properties.Environment.Variables");
     let var = |key: &str| function.environment.get(key).cloned();
     let required = |key: &str| var(key).ok_or_else(|| missing(&env_at, key));
-    let route_scopes = match required("ROUTE_SCOPES")? {
-        Expr::Literal(json) | Expr::Sub(json) => route_scopes(&json)?,
-        other => {
+    let literal = |name: &str, expr: Expr| match expr {
+        Expr::Literal(text) | Expr::Sub(text) => Ok(text),
+        other => Err(TemplateError::RouteScopes {
+            problem: format!("{name} must be a literal string, found {other:?}"),
+        }),
+    };
+    let (route_scopes, route_scopes_file) = match (var("ROUTE_SCOPES"), var("ROUTE_SCOPES_FILE")) {
+        (Some(_), Some(_)) => {
             return Err(TemplateError::RouteScopes {
-                problem: format!("must be a literal JSON string, found {other:?}"),
+                problem: "set with ROUTE_SCOPES_FILE: the table belongs in one of the two".into(),
             });
         }
+        (Some(json), None) => (route_scopes(&literal("ROUTE_SCOPES", json)?)?, None),
+        (None, Some(file)) => {
+            let file = literal("ROUTE_SCOPES_FILE", file)?;
+            let path = dir.join(&file);
+            let json = std::fs::read_to_string(&path).map_err(|e| TemplateError::RouteScopes {
+                problem: format!("ROUTE_SCOPES_FILE {}: {e}", path.display()),
+            })?;
+            let table = RouteTable::from_json(&json).map_err(|e| TemplateError::RouteScopes {
+                problem: format!("ROUTE_SCOPES_FILE {}: {e}", path.display()),
+            })?;
+            (table, Some(file))
+        }
+        (None, None) => return Err(missing(&env_at, "ROUTE_SCOPES")),
     };
     Ok(AuthorizerSettings {
         function: function_id.clone(),
         user_pool_id: required("USER_POOL_ID")?,
         app_client_ids: required("APP_CLIENT_IDS")?,
         route_scopes,
+        route_scopes_file,
         insufficient_scope: var("INSUFFICIENT_SCOPE"),
         clock_skew_seconds: var("CLOCK_SKEW_SECONDS"),
     })

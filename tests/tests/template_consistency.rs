@@ -82,6 +82,9 @@ enum Violation {
         expected: &'static str,
         found: Option<String>,
     },
+    /// `ROUTE_SCOPES_FILE` names a file the authorizer does not compile in:
+    /// `sam build` packages only the binary, so the deployed function would not find it.
+    RouteScopesFileNotBuiltIn(String),
     /// No user pool domain, so no `/oauth2/token`.
     NoTokenEndpoint,
     /// A required output is absent.
@@ -256,6 +259,11 @@ fn check_authorizer(model: &StackModel, found: &mut Vec<Violation>) {
             found: ids,
         });
     }
+    if let Some(file) = &settings.route_scopes_file
+        && file != authorizer::BUILT_IN_ROUTE_SCOPES.0
+    {
+        found.push(Violation::RouteScopesFileNotBuiltIn(file.clone()));
+    }
     if settings.user_pool_id.as_ref_name() != Some(model.user_pool.logical_id.as_str()) {
         found.push(Violation::UserPoolId(settings.user_pool_id.clone()));
     }
@@ -414,17 +422,27 @@ fn authorizer_env(doc: &mut Document) -> &mut BTreeMap<String, Expr> {
     &mut f.environment.variables
 }
 
-/// Edits the authorizer's `ROUTE_SCOPES` as the JSON object it is.
+/// Edits the authorizer's route table as the JSON object it is: the table of
+/// `ROUTE_SCOPES_FILE` (read from the workspace) becomes an edited `ROUTE_SCOPES`.
 fn edit_route_scopes(doc: &mut Document, edit: impl FnOnce(&mut Map<String, Value>)) {
-    let var = authorizer_env(doc)
-        .get_mut("ROUTE_SCOPES")
-        .expect("ROUTE_SCOPES");
-    let Expr::Literal(json) = var else {
-        panic!("ROUTE_SCOPES is a literal: {var:?}")
+    let env = authorizer_env(doc);
+    let json = match env.remove("ROUTE_SCOPES_FILE") {
+        Some(Expr::Literal(file)) => {
+            let root = Template::workspace_path();
+            std::fs::read_to_string(root.parent().unwrap().join(file)).expect("the table file")
+        }
+        Some(other) => panic!("ROUTE_SCOPES_FILE is a literal: {other:?}"),
+        None => match env.get("ROUTE_SCOPES") {
+            Some(Expr::Literal(json)) => json.clone(),
+            other => panic!("ROUTE_SCOPES is a literal: {other:?}"),
+        },
     };
-    let mut table: Map<String, Value> = serde_json::from_str(json).expect("a JSON object");
+    let mut table: Map<String, Value> = serde_json::from_str(&json).expect("a JSON object");
     edit(&mut table);
-    *json = Value::Object(table).to_string();
+    env.insert(
+        "ROUTE_SCOPES".into(),
+        Expr::Literal(Value::Object(table).to_string()),
+    );
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -873,6 +891,154 @@ fn a_route_path_the_authorizer_refuses_is_an_error() {
 fn sam_methods_in_any_case_are_the_same_route() {
     let m = mutated(|d| api_event(d, "GET /events").method = "get".into());
     assert_eq!(check(&m), Vec::<Violation>::new());
+}
+
+#[path = "../../authorizer/tests/support/generate.rs"]
+mod generate;
+
+/// A directory of this test's own, for table files.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("consistency-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The real template with `routes` as the API (WeatherApiFunction's events), their
+/// scopes (`api/x` as `weather-api/x`) defined on the resource server, and the table in
+/// `dir/file`.
+fn generated_api(routes: &[generate::GenRoute], dir: &std::path::Path, file: &str) -> Document {
+    let mut doc = real_document();
+    let routes: Vec<(String, Vec<String>)> = routes
+        .iter()
+        .map(|(k, s)| {
+            let s = s
+                .iter()
+                .map(|s| s.replacen("api/", "weather-api/", 1))
+                .collect();
+            (k.clone(), s)
+        })
+        .collect();
+    let table: Map<String, Value> = routes.iter().map(|(k, s)| (k.clone(), json!(s))).collect();
+    std::fs::write(dir.join(file), Value::Object(table).to_string()).unwrap();
+    authorizer_env(&mut doc).insert("ROUTE_SCOPES_FILE".into(), Expr::Literal(file.into()));
+    let ResourceKind::Function(f) = &mut function(&mut doc, "weather-api").kind else {
+        unreachable!()
+    };
+    f.events = routes
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| {
+            let (method, path) = key.split_once(' ').unwrap();
+            let event = ApiEvent {
+                rest_api_id: Some(Expr::Ref("WeatherApi".into())),
+                method: method.to_owned(),
+                path: path.to_owned(),
+                auth: Default::default(),
+            };
+            (format!("Route{i}"), Event::Api(event))
+        })
+        .collect();
+    let mut names: Vec<String> = routes
+        .iter()
+        .flat_map(|(_, s)| {
+            s.iter()
+                .map(|s| s.trim_start_matches("weather-api/").to_owned())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let ResourceKind::ResourceServer(p) = &mut doc
+        .resources
+        .get_mut("WeatherApiResourceServer")
+        .unwrap()
+        .kind
+    else {
+        unreachable!()
+    };
+    p.scopes.extend(
+        names
+            .into_iter()
+            .map(|scope_name| local_stack::template::ScopeProperties {
+                scope_description: format!("generated: {scope_name}"),
+                scope_name,
+            }),
+    );
+    doc
+}
+
+#[test]
+fn a_thousand_route_table_in_its_file_is_checked_like_the_real_one() {
+    // The generated API without its ID-token routes (this template's rules
+    // want scopes on every route).
+    let routes: Vec<_> = generate::routes(1100)
+        .into_iter()
+        .filter(|(_, s)| !s.is_empty())
+        .take(1000)
+        .collect();
+    let dir = scratch("thousand");
+    let doc = generated_api(&routes, &dir, "route-scopes.json");
+    let m = StackModel::from_document_in(&doc, &dir).expect("models");
+    assert_eq!(m.authorizer.route_scopes.routes().len(), 1000);
+    assert_eq!(
+        m.authorizer.route_scopes_file.as_deref(),
+        Some("route-scopes.json")
+    );
+    assert_eq!(check(&m), Vec::<Violation>::new());
+    assert!(
+        std::fs::metadata(dir.join("route-scopes.json"))
+            .unwrap()
+            .len()
+            > 4096
+    );
+
+    // One route dropped from the file: the API's route is now without scopes.
+    let (dropped, _) = &routes[617];
+    let file = std::fs::read_to_string(dir.join("route-scopes.json")).unwrap();
+    let mut table: Map<String, Value> = serde_json::from_str(&file).unwrap();
+    table.remove(dropped).expect("the route is in the file");
+    std::fs::write(
+        dir.join("route-scopes.json"),
+        Value::Object(table).to_string(),
+    )
+    .unwrap();
+    let m = StackModel::from_document_in(&doc, &dir).expect("models");
+    assert_eq!(check(&m), vec![Violation::RouteWithoutScopes(key(dropped))]);
+
+    // A bad table file is an error naming the file, never a pass.
+    std::fs::write(dir.join("route-scopes.json"), r#"{"FETCH /x": ["api/x"]}"#).unwrap();
+    let err = StackModel::from_document_in(&doc, &dir).unwrap_err();
+    assert!(
+        matches!(&err, TemplateError::RouteScopes { problem } if problem.contains("route-scopes.json") && problem.contains("FETCH")),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn route_scopes_file_not_compiled_in_fires() {
+    let routes = generate::routes(20);
+    let dir = scratch("other-file");
+    let doc = generated_api(&routes, &dir, "other-routes.json");
+    let m = StackModel::from_document_in(&doc, &dir).expect("models");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        check(&m).contains(&Violation::RouteScopesFileNotBuiltIn(
+            "other-routes.json".into()
+        )),
+        "{:?}",
+        check(&m)
+    );
+}
+
+#[test]
+fn both_route_scopes_settings_is_an_error() {
+    let result = try_mutated(|d| {
+        authorizer_env(d).insert("ROUTE_SCOPES".into(), Expr::Literal("{}".into()));
+    });
+    assert!(
+        matches!(&result, Err(TemplateError::RouteScopes { problem }) if problem.contains("ROUTE_SCOPES_FILE")),
+        "{result:?}"
+    );
 }
 
 #[test]

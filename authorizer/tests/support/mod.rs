@@ -266,3 +266,4 @@ impl JwksServer {
 pub fn jwks_body(file: &str) -> String {
     std::fs::read_to_string(fixture(file)).unwrap()
 }
+pub mod generate;
