@@ -141,6 +141,16 @@ impl Switch {
     }
 }
 
+impl std::fmt::Debug for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Switch")
+            .field("addr", &self.addr)
+            .field("backend", &self.backend)
+            .field("up", &self.reserved.lock().map(|r| r.is_none()).ok())
+            .finish()
+    }
+}
+
 impl Drop for Switch {
     fn drop(&mut self) {
         if let Some(task) = self.task.lock().unwrap().take() {

@@ -12,7 +12,9 @@
 //! starts the gateway. The functions are the authorizer, the backend behind the routes
 //! (weather-api, on the events table) and each function fed by a queue (weather-ingest,
 //! posting to the local gateway with the local Cognito's `IngestClient`, whose
-//! credentials are in the secret on moto). [`Stack::stop`] stops the servers, the
+//! credentials are in the secret on moto). The functions reach the gateway through
+//! [`Stack::api_switch`], a relay a test can take down to make the API unreachable
+//! for them alone. [`Stack::stop`] stops the servers, the
 //! watcher's process group and every process the watcher started (the functions, each
 //! in a session of its own), then moto; dropping the [`Stack`] kills them without
 //! waiting. [`Stack::restart_functions`] restarts the watcher and so every function.
@@ -37,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_support::Switch;
 use tokio::task::JoinHandle;
 
 use crate::StackError;
@@ -192,6 +195,11 @@ pub struct Stack {
     /// The API's base URL with the stage, like the template's `ApiUrl` output:
     /// `http://127.0.0.1:PORT/weather`.
     pub api_url: String,
+    /// The functions' way to the gateway: the API URL in their environment (weather-ingest's
+    /// `WEATHER_API_URL`) is this relay's, not [`Stack::api_url`]. [`Switch::down`] makes
+    /// the API unreachable for the functions (connections refused) while the gateway
+    /// keeps serving everyone else; [`Switch::up`] brings it back at the same address.
+    pub api_switch: Arc<Switch>,
     /// The watcher's base URL (Lambda Invoke API).
     pub lambda_url: String,
     /// The template's tables, queues and secrets on moto, and moto's endpoint.
@@ -281,12 +289,18 @@ impl Stack {
         let api_listener = http::bind(options.api_port).await?;
         let api_base = base_url(&api_listener)?;
         let api_url = format!("{api_base}/{}", gateway_config.stage);
+        // The functions reach the gateway through a switch a test can take down.
+        let api_addr = api_listener
+            .local_addr()
+            .map_err(|e| StackError::io("reading a bound address", e))?;
+        let api_switch = Arc::new(Switch::start(&api_addr.to_string()).await);
+        let functions_api_base = format!("http://{}", api_switch.addr());
         let locals = Locals {
             model: &model,
             doc: &doc,
             cognito: &cognito,
             aws: Some(&aws),
-            api_base: &api_base,
+            api_base: &functions_api_base,
         };
         let mut served: BTreeSet<String> = model
             .function_routes()
@@ -339,6 +353,7 @@ impl Stack {
             cognito,
             gateway,
             api_url,
+            api_switch,
             lambda_url,
             aws,
             consumers,
@@ -624,7 +639,8 @@ struct Locals<'a> {
     cognito: &'a LocalCognito,
     /// The resources on moto (none while they are being created).
     aws: Option<&'a LocalAws>,
-    /// The local API Gateway, `http://127.0.0.1:PORT` (no stage).
+    /// The local API Gateway as the functions reach it (through [`Stack::api_switch`]),
+    /// `http://127.0.0.1:PORT` (no stage).
     api_base: &'a str,
 }
 

@@ -996,6 +996,69 @@ async fn ingest_fifty_invocations_one_token_request(ctx: Arc<Ctx>) {
     );
 }
 
+/// The API unreachable for weather-ingest (its way to the gateway, the stack's
+/// `api_switch`, refuses connections; the gateway still serves everyone else): a batch
+/// of 10 has every message reported in `batchItemFailures` and creates nothing. Once
+/// the API is back, the same batch delivered again (same message ids, as SQS redelivers)
+/// creates each event exactly once, with no failure. No token is spent on the outage.
+async fn ingest_api_down_reports_every_message_then_redelivery_creates_each_once(ctx: Arc<Ctx>) {
+    let run = fresh_id();
+    let batch: Vec<(String, String)> = (0..10)
+        .map(|n| {
+            (
+                fresh_id(),
+                event_body(&format!("Outage {run} {n}")).to_string(),
+            )
+        })
+        .collect();
+    let ids: BTreeSet<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+    let bodies: Vec<Value> = batch
+        .iter()
+        .map(|(_, b)| serde_json::from_str(b).unwrap())
+        .collect();
+    let token = ctx.token(SERVICE, None).await;
+    let requests = ctx.stack.cognito.token_requests_of(&ctx.client_id(INGEST));
+
+    ctx.stack.api_switch.down().await;
+    let answer = ctx.ingest(&batch).await;
+    // Up again before any assertion, so a failure here leaves the stack whole.
+    ctx.stack.api_switch.up().await;
+    let reported: Vec<String> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("an SQSBatchResponse: {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reported.len(), 10, "each message once: {answer}");
+    assert_eq!(
+        reported.iter().cloned().collect::<BTreeSet<_>>(),
+        ids,
+        "every message of the batch reported: {answer}"
+    );
+    // The rest of the stack stayed up: the API answers callers other than the function.
+    let events = ctx.all_events(&token).await;
+    for body in &bodies {
+        assert_eq!(count_of(&events, body), 0, "nothing created: {body}");
+    }
+
+    let answer = ctx.ingest(&batch).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}), "the redelivery");
+    let events = ctx.all_events(&token).await;
+    for body in &bodies {
+        let created: Vec<&Value> = events
+            .iter()
+            .filter(|e| count_of(std::slice::from_ref(e), body) == 1)
+            .collect();
+        assert_eq!(created.len(), 1, "exactly once: {body}");
+        assert_eq!(created[0]["createdBy"], ctx.client_id(INGEST));
+    }
+    assert_eq!(
+        ctx.stack.cognito.token_requests_of(&ctx.client_id(INGEST)),
+        requests,
+        "the outage cost no token request"
+    );
+}
+
 /// A new weather-ingest process (a cold container) takes the token the fleet already
 /// holds from the template's `TokenCacheTable` (token-cache's shared level,
 /// TOKEN_CACHE_TABLE) instead of asking the local Cognito: no token request across a
@@ -1433,6 +1496,7 @@ fn main() {
         ingest_fixture_batch_lands_in_the_api,
         ingest_bad_messages_go_to_the_dead_letter_queue,
         ingest_fifty_invocations_one_token_request,
+        ingest_api_down_reports_every_message_then_redelivery_creates_each_once,
         ingest_a_new_process_takes_the_fleet_token_from_the_table,
         ingest_reads_its_secret_from_secrets_manager,
         ingest_from_the_queue_through_the_event_source,
