@@ -17,8 +17,8 @@ use aws_sdk_dynamodb::types::{
 use test_support::ClosedPort;
 use test_support::moto::Moto;
 use token_cache::{
-    Clock, Config, DynamoDbTokenStore, ManualClock, ScopeSet, SharedSettings, SystemClock,
-    TokenCache,
+    Clock, Config, DynamoDbTokenStore, ManualClock, ScopeSet, SharedRecord, SharedSettings,
+    SharedState, SharedTokenStore, StoreError, StoreFuture, SystemClock, TokenCache,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -528,13 +528,7 @@ async fn a_refused_token_is_dropped_for_the_fleet_only_while_it_is_still_that_to
 }
 
 async fn wait_for(condition: impl Fn() -> bool) {
-    for _ in 0..600 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met in 30 s");
+    wait_for_async(|| std::future::ready(condition())).await;
 }
 
 async fn wait_for_async<F, Fut>(condition: F)
@@ -549,4 +543,95 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("condition not met in 30 s");
+}
+
+/// A table that never answers, or always refuses (throttled): every store call.
+enum Faulty {
+    Hangs,
+    Throttled,
+}
+
+impl Faulty {
+    fn fail<'a, T: Send + 'a>(&self) -> StoreFuture<'a, T> {
+        match self {
+            Self::Hangs => Box::pin(std::future::pending()),
+            Self::Throttled => Box::pin(std::future::ready(Err(StoreError(
+                "UpdateItem: ProvisionedThroughputExceededException".into(),
+            )))),
+        }
+    }
+}
+
+impl SharedTokenStore for Faulty {
+    fn load<'a>(&'a self, _: &'a str) -> StoreFuture<'a, SharedState> {
+        self.fail()
+    }
+    fn try_lease<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: u64,
+        _: u64,
+        _: Option<u64>,
+    ) -> StoreFuture<'a, bool> {
+        self.fail()
+    }
+    fn publish<'a>(&'a self, _: &'a str, _: &'a SharedRecord) -> StoreFuture<'a, bool> {
+        self.fail()
+    }
+    fn release<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, ()> {
+        self.fail()
+    }
+    fn invalidate<'a>(&'a self, _: &'a str, _: &'a [u8]) -> StoreFuture<'a, bool> {
+        self.fail()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_throttled_table_leaves_each_process_as_without_one() {
+    let server = MockServer::start().await;
+    let issuer = Arc::new(Issuer {
+        issued: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+        throttled: AtomicBool::new(false),
+    });
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(Issue(Arc::clone(&issuer)))
+        .mount(&server)
+        .await;
+    for store in [Faulty::Hangs, Faulty::Throttled] {
+        let store: Arc<dyn SharedTokenStore> = Arc::new(store);
+        let before = issuer.issued.load(Ordering::SeqCst);
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                // The defaults: 1 s per store call, the token request's 10 s deadline.
+                let cache = TokenCache::builder(
+                    Config::new(
+                        &format!("{}/oauth2/token", server.uri()),
+                        "fleet-client",
+                        SECRET.to_owned(),
+                    )
+                    .unwrap(),
+                )
+                .shared_store(Arc::clone(&store))
+                .build()
+                .unwrap();
+                tokio::spawn(async move {
+                    let token = cache
+                        .get(&scopes())
+                        .await
+                        .expect("a token despite the table");
+                    (token.secret().to_owned(), cache.stats())
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (token, stats) = task.await.unwrap();
+            assert!(token.starts_with("fleet-token-"));
+            assert_eq!(stats.token_requests, 1, "its own request");
+            assert_eq!(stats.shared_tokens_used, 0);
+        }
+        assert_eq!(issuer.issued.load(Ordering::SeqCst) - before, 20);
+    }
 }
