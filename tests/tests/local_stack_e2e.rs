@@ -697,6 +697,15 @@ fn count_of(events: &[Value], body: &Value) -> usize {
         .count()
 }
 
+/// The process ids of the function `name` among `procs`.
+fn pids_of(procs: Vec<ServiceProcess>, name: &str) -> BTreeSet<i32> {
+    procs
+        .into_iter()
+        .filter(|p| p.name == name)
+        .map(|p| p.pid)
+        .collect()
+}
+
 /// POST an event, restart `cargo lambda watch` (every function process ends and starts
 /// again, its init included): the event is still there, read from the table.
 async fn event_survives_a_function_restart(ctx: Arc<Ctx>) {
@@ -706,13 +715,7 @@ async fn event_survives_a_function_restart(ctx: Arc<Ctx>) {
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["id"].as_str().unwrap().to_owned();
 
-    let pids = |procs: Vec<ServiceProcess>| -> BTreeSet<i32> {
-        procs
-            .into_iter()
-            .filter(|p| p.name == "weather-api")
-            .map(|p| p.pid)
-            .collect()
-    };
+    let pids = |procs| pids_of(procs, "weather-api");
     let before = pids(ctx.stack.processes().await);
     assert!(!before.is_empty(), "weather-api runs");
     ctx.stack.restart_functions().await.unwrap();
@@ -1076,13 +1079,7 @@ async fn ingest_a_new_process_takes_the_fleet_token_from_the_table(ctx: Arc<Ctx>
     let requests = ctx.stack.cognito.token_requests_of(&ctx.client_id(INGEST));
     assert!(requests >= 1, "the ingest client has asked for a token");
 
-    let pids = |procs: Vec<ServiceProcess>| -> BTreeSet<i32> {
-        procs
-            .into_iter()
-            .filter(|p| p.name == "weather-ingest")
-            .map(|p| p.pid)
-            .collect()
-    };
+    let pids = |procs| pids_of(procs, "weather-ingest");
     let before = pids(ctx.stack.processes().await);
     ctx.stack.restart_functions().await.unwrap();
     ingest_once("Fleet after").await;

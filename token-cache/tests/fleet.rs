@@ -50,6 +50,27 @@ impl Respond for Issue {
     }
 }
 
+/// The counting token endpoint on 127.0.0.1. It keeps no request log: the
+/// responder counts (wiremock's drop-time verification of hundreds of recorded
+/// requests was seen to spin here).
+async fn token_server() -> (MockServer, Arc<Issuer>) {
+    let server = MockServer::builder()
+        .disable_request_recording()
+        .start()
+        .await;
+    let issuer = Arc::new(Issuer {
+        issued: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+        throttled: AtomicBool::new(false),
+    });
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(Issue(Arc::clone(&issuer)))
+        .mount(&server)
+        .await;
+    (server, issuer)
+}
+
 struct Fleet {
     _moto: Moto,
     endpoint: String,
@@ -106,20 +127,7 @@ impl Fleet {
             .send()
             .await
             .expect("create_table on moto");
-        let server = MockServer::builder()
-            .disable_request_recording()
-            .start()
-            .await;
-        let issuer = Arc::new(Issuer {
-            issued: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            throttled: AtomicBool::new(false),
-        });
-        Mock::given(method("POST"))
-            .and(path("/oauth2/token"))
-            .respond_with(Issue(Arc::clone(&issuer)))
-            .mount(&server)
-            .await;
+        let (server, issuer) = token_server().await;
         Self {
             _moto: moto,
             endpoint,
@@ -593,20 +601,7 @@ impl SharedTokenStore for Faulty {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_or_throttled_table_leaves_each_process_as_without_one() {
-    let server = MockServer::builder()
-        .disable_request_recording()
-        .start()
-        .await;
-    let issuer = Arc::new(Issuer {
-        issued: AtomicU64::new(0),
-        refused: AtomicU64::new(0),
-        throttled: AtomicBool::new(false),
-    });
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(Issue(Arc::clone(&issuer)))
-        .mount(&server)
-        .await;
+    let (server, issuer) = token_server().await;
     for store in [Faulty::Hangs, Faulty::Throttled] {
         let store: Arc<dyn SharedTokenStore> = Arc::new(store);
         let before = issuer.issued.load(Ordering::SeqCst);
