@@ -7,11 +7,15 @@
 //!    `{proxy+}`): an unknown path, or a known path with another method, is 403
 //!    `Missing Authentication Token`. `OPTIONS` on a known path is the CORS preflight,
 //!    answered here without the authorizer.
-//! 2. TOKEN authorizer, identity source the configured header: missing or empty is 401
-//!    without invoking. Else the policy cached for that header value (for
-//!    `ReauthorizeEvery` seconds; only policy answers are cached), else invoke the
-//!    authorizer with `{"type": "TOKEN", "authorizationToken", "methodArn"}`: its error
-//!    `Unauthorized` is 401, any other error or a malformed answer 500.
+//! 2. The default Lambda authorizer, TOKEN or REQUEST. Its identity sources (TOKEN:
+//!    the configured header; REQUEST: the listed headers, query strings and
+//!    `context.httpMethod` / `context.resourcePath`) are the cache key: one missing
+//!    or empty is 401 without invoking (when caching is on). Else the policy cached
+//!    for those values (for `ReauthorizeEvery` seconds; only policy answers are
+//!    cached), else invoke the authorizer with `{"type": "TOKEN",
+//!    "authorizationToken", "methodArn"}` or the REQUEST event (the proxy event's
+//!    request fields, `type` and `methodArn`): its error `Unauthorized` is 401, any
+//!    other error or a malformed answer 500.
 //! 3. Evaluate the policy against the method ARN with IAM's wildcards: deny is 403.
 //! 4. Invoke the route's function with the REST proxy event (authorizer context and
 //!    `principalId` in `requestContext.authorizer`) and return its answer; a function
@@ -45,7 +49,9 @@ use serde_json::{Value, json};
 use crate::StackError;
 use crate::http::{Body, Handler, HttpResponse};
 use crate::log::LogFile;
-use crate::template::{Cors, GatewayResponse, PayloadType, RouteAuth, RouteTarget, StackModel};
+use crate::template::{
+    Cors, GatewayResponse, IdentitySource, PayloadType, RouteAuth, RouteTarget, StackModel,
+};
 
 /// API Gateway's payload limit.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -54,15 +60,60 @@ pub const ACCOUNT_ID: &str = "123456789012";
 /// The API id in local method ARNs.
 pub const API_ID: &str = "localapi";
 
-/// The TOKEN authorizer of the API.
+/// The Lambda authorizer of the API (its `DefaultAuthorizer`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenAuthorizer {
+pub struct GatewayAuthorizer {
     /// The function (binary) to invoke.
     pub function: String,
-    /// The identity source header, e.g. `Authorization`.
-    pub identity_header: String,
+    /// `TOKEN` or `REQUEST`.
+    pub payload: PayloadType,
+    /// The identity sources: the cache key, each required when caching is on. A
+    /// TOKEN authorizer has one, its header.
+    pub identity: Vec<IdentitySource>,
     /// Policy cache TTL (`ReauthorizeEvery`; zero disables the cache).
     pub ttl: Duration,
+}
+
+impl GatewayAuthorizer {
+    /// The TOKEN authorizer's header (`Authorization` unless configured otherwise).
+    pub fn token_header(&self) -> Option<&str> {
+        match (self.payload, self.identity.first()) {
+            (PayloadType::Token, Some(IdentitySource::Header(h))) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The values of the identity sources for a request, in order; `None` when one
+    /// is missing or empty (API Gateway then answers 401 without invoking).
+    fn identity_values(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        method: &str,
+        resource: &str,
+    ) -> Option<Vec<String>> {
+        self.identity
+            .iter()
+            .map(|source| {
+                let value = match source {
+                    IdentitySource::Header(h) => headers
+                        .get(h.as_str())
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                    IdentitySource::QueryString(q) => query.and_then(|query| {
+                        form_urlencoded::parse(query.as_bytes())
+                            .find(|(k, _)| k == q)
+                            .map(|(_, v)| v.into_owned())
+                    }),
+                    IdentitySource::Context(c) if c == "httpMethod" => Some(method.to_owned()),
+                    IdentitySource::Context(c) if c == "resourcePath" => Some(resource.to_owned()),
+                    // Refused by `GatewayConfig::from_model`.
+                    IdentitySource::Context(_) | IdentitySource::StageVariable(_) => None,
+                };
+                value.filter(|v| !v.trim().is_empty())
+            })
+            .collect()
+    }
 }
 
 /// A route's target and authorization.
@@ -81,8 +132,8 @@ pub struct GatewayConfig {
     pub region: String,
     routes: RouteTable,
     targets: HashMap<RouteKey, Target>,
-    /// The TOKEN authorizer.
-    pub authorizer: TokenAuthorizer,
+    /// The Lambda authorizer.
+    pub authorizer: GatewayAuthorizer,
     cors: Option<Cors>,
     gateway_responses: BTreeMap<String, GatewayResponse>,
 }
@@ -129,9 +180,25 @@ impl GatewayConfig {
                 StackError::Unsupported("the API has no DefaultAuthorizer".into())
             })?;
         let spec = &model.api.authorizers[name];
-        if spec.payload != PayloadType::Token {
+        for source in &spec.identity {
+            let supported = match source {
+                IdentitySource::Header(_) | IdentitySource::QueryString(_) => true,
+                IdentitySource::Context(c) => c == "httpMethod" || c == "resourcePath",
+                IdentitySource::StageVariable(_) => false,
+            };
+            if !supported {
+                return Err(StackError::Unsupported(format!(
+                    "authorizer {name}: identity source {source} is not mirrored locally \
+                     (headers, query strings, context.httpMethod and context.resourcePath are)"
+                )));
+            }
+        }
+        if let Some(other) = model.function_routes().find_map(|r| match &r.auth {
+            RouteAuth::Authorizer(n) if n != name => Some(n),
+            _ => None,
+        }) {
             return Err(StackError::Unsupported(format!(
-                "authorizer {name}: only TOKEN authorizers are mirrored locally"
+                "a route uses authorizer {other}: only the DefaultAuthorizer is mirrored locally"
             )));
         }
         let function = model
@@ -146,9 +213,10 @@ impl GatewayConfig {
             region: region.to_owned(),
             routes,
             targets,
-            authorizer: TokenAuthorizer {
+            authorizer: GatewayAuthorizer {
                 function,
-                identity_header: spec.identity_header.clone(),
+                payload: spec.payload,
+                identity: spec.identity.clone(),
                 ttl: Duration::from_secs(u64::from(spec.reauthorize_every.unwrap_or(300))),
             },
             cors: model.api.cors.clone(),
@@ -376,6 +444,7 @@ pub struct LocalGateway {
     lambda: LambdaClient,
     cache: Mutex<HashMap<String, CachedPolicy>>,
     authorizer_invocations: AtomicU64,
+    authorizer_policy_bytes: AtomicU64,
     log: LogFile,
 }
 
@@ -397,6 +466,7 @@ impl LocalGateway {
             lambda,
             cache: Mutex::new(HashMap::new()),
             authorizer_invocations: AtomicU64::new(0),
+            authorizer_policy_bytes: AtomicU64::new(0),
             log,
         }
     }
@@ -409,6 +479,11 @@ impl LocalGateway {
     /// How many times the authorizer function was invoked.
     pub fn authorizer_invocations(&self) -> u64 {
         self.authorizer_invocations.load(Ordering::SeqCst)
+    }
+
+    /// The bytes of the policy documents the authorizer answered, in all (their JSON).
+    pub fn authorizer_policy_bytes(&self) -> u64 {
+        self.authorizer_policy_bytes.load(Ordering::SeqCst)
     }
 
     /// Whether a route other than a preflight serves `path`.
@@ -444,12 +519,31 @@ impl LocalGateway {
         response
     }
 
-    async fn authorize(&self, parts: &Parts, arn: &str, request_id: &str) -> AuthStep {
-        let identity = parts
-            .headers
-            .get(self.config.authorizer.identity_header.as_str())
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.trim().is_empty());
+    /// `resource` is the route's template (`/events/{id}`); `request_event` builds
+    /// the REQUEST authorizer's event when one is needed.
+    async fn authorize(
+        &self,
+        parts: &Parts,
+        arn: &str,
+        resource: &str,
+        request_event: impl FnOnce() -> Value,
+        request_id: &str,
+    ) -> AuthStep {
+        let authorizer = &self.config.authorizer;
+        let values = authorizer.identity_values(
+            &parts.headers,
+            parts.uri.query(),
+            parts.method.as_str(),
+            resource,
+        );
+        // API Gateway checks the identity sources only when it caches: without a
+        // cache, a REQUEST authorizer is invoked whatever the request carries.
+        let values = match values {
+            None if authorizer.ttl.is_zero() && authorizer.payload == PayloadType::Request => {
+                Some(Vec::new())
+            }
+            other => other,
+        };
         let unauthorized = || {
             self.config.error_response(
                 "UNAUTHORIZED",
@@ -462,23 +556,35 @@ impl LocalGateway {
             self.config
                 .error_response(kind, StatusCode::INTERNAL_SERVER_ERROR, None, request_id)
         };
-        let Some(identity) = identity else {
+        let Some(values) = values else {
             return AuthStep::Refused(unauthorized(), "no-identity");
         };
+        // The values joined by a byte no header, query value or path carries.
+        let cache_key = values.join("\u{0}");
         let cached = self.cache.lock().ok().and_then(|mut cache| {
             let now = Instant::now();
             cache.retain(|_, entry| entry.expires > now);
-            cache.get(identity).cloned()
+            cache.get(&cache_key).cloned()
         });
         let (entry, from_cache) = match cached {
             Some(entry) => (entry, true),
             None => {
                 self.authorizer_invocations.fetch_add(1, Ordering::SeqCst);
-                let event = json!({
-                    "type": "TOKEN",
-                    "authorizationToken": identity,
-                    "methodArn": arn,
-                });
+                let event = match authorizer.payload {
+                    PayloadType::Token => json!({
+                        "type": "TOKEN",
+                        "authorizationToken": values.first(),
+                        "methodArn": arn,
+                    }),
+                    PayloadType::Request => {
+                        let mut event = request_event();
+                        if let Value::Object(fields) = &mut event {
+                            fields.insert("type".into(), json!("REQUEST"));
+                            fields.insert("methodArn".into(), json!(arn));
+                        }
+                        event
+                    }
+                };
                 let answer = match self
                     .lambda
                     .invoke(&self.config.authorizer.function, &event)
@@ -509,10 +615,15 @@ impl LocalGateway {
                     context,
                     expires: Instant::now() + self.config.authorizer.ttl,
                 };
+                let policy_bytes = answer
+                    .get("policyDocument")
+                    .map_or(0, |p| p.to_string().len());
+                self.authorizer_policy_bytes
+                    .fetch_add(policy_bytes as u64, Ordering::SeqCst);
                 if !self.config.authorizer.ttl.is_zero()
                     && let Ok(mut cache) = self.cache.lock()
                 {
-                    cache.insert(identity.to_owned(), entry.clone());
+                    cache.insert(cache_key, entry.clone());
                 }
                 (entry, false)
             }
@@ -592,8 +703,27 @@ impl LocalGateway {
             }
         };
         let arn = self.config.method_arn(method, path);
+        let route_key = route.key.to_string();
+        let resource = resource_of(&route_key);
+        let request_event = || {
+            let event = self.proxy_event(
+                parts,
+                path,
+                &route_key,
+                route.key.segments(),
+                &Bytes::new(),
+                None,
+                BTreeMap::new(),
+                peer,
+                request_id,
+            );
+            authorizer_request_event(serde_json::to_value(event).unwrap_or(Value::Null))
+        };
         let (principal_id, context, auth_note) = if target.authorized {
-            match self.authorize(parts, &arn, request_id).await {
+            match self
+                .authorize(parts, &arn, resource, request_event, request_id)
+                .await
+            {
                 AuthStep::Allowed {
                     principal_id,
                     context,
@@ -612,7 +742,7 @@ impl LocalGateway {
         let event = self.proxy_event(
             parts,
             path,
-            &route.key.to_string(),
+            &route_key,
             route.key.segments(),
             &body,
             principal_id,
@@ -672,10 +802,7 @@ impl LocalGateway {
         peer: SocketAddr,
         request_id: &str,
     ) -> ApiGatewayProxyRequest {
-        let resource = route_key
-            .split_once(' ')
-            .map_or(route_key, |(_, template)| template)
-            .to_owned();
+        let resource = resource_of(route_key).to_owned();
         let mut single = HashMap::new();
         let mut multi: HashMap<String, Vec<String>> = HashMap::new();
         if let Some(query) = parts.uri.query() {
@@ -805,6 +932,38 @@ impl Handler for LocalGateway {
     }
 }
 
+/// The resource template of a route key: `/events/{id}` of `GET /events/{id}`.
+fn resource_of(route_key: &str) -> &str {
+    route_key
+        .split_once(' ')
+        .map_or(route_key, |(_, template)| template)
+}
+
+/// A REST REQUEST authorizer's event from the proxy event of the same request: the
+/// request's fields without its body (`type` and `methodArn` are added by the caller).
+fn authorizer_request_event(proxy: Value) -> Value {
+    const FIELDS: [&str; 10] = [
+        "resource",
+        "path",
+        "httpMethod",
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "stageVariables",
+        "requestContext",
+    ];
+    let Value::Object(mut fields) = proxy else {
+        return json!({});
+    };
+    fields.retain(|k, _| FIELDS.contains(&k.as_str()));
+    if let Some(Value::Object(context)) = fields.get_mut("requestContext") {
+        context.remove("authorizer");
+    }
+    Value::Object(fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,12 +979,72 @@ mod tests {
         let c = config();
         assert_eq!(c.stage, "weather");
         assert_eq!(c.authorizer.function, "authorizer");
-        assert_eq!(c.authorizer.identity_header, "Authorization");
+        assert_eq!(c.authorizer.token_header(), Some("Authorization"));
         assert_eq!(c.authorizer.ttl, Duration::from_secs(300));
         let get = c.routes.by_path(RouteMethod::Get, "/events/42").unwrap();
         assert_eq!(get.key.to_string(), "GET /events/{id}");
         assert_eq!(c.targets[&get.key].function, "weather-api");
         assert!(c.routes.by_path(RouteMethod::Put, "/events").is_none());
+    }
+
+    #[test]
+    fn request_authorizer_is_keyed_by_every_identity_source() {
+        let a = GatewayAuthorizer {
+            function: "authorizer".into(),
+            payload: PayloadType::Request,
+            identity: vec![
+                IdentitySource::Header("Authorization".into()),
+                IdentitySource::QueryString("tenant".into()),
+                IdentitySource::Context("httpMethod".into()),
+                IdentitySource::Context("resourcePath".into()),
+            ],
+            ttl: Duration::from_secs(300),
+        };
+        assert_eq!(a.token_header(), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer t".parse().unwrap());
+        let values = a.identity_values(&headers, Some("x=1&tenant=acme"), "GET", "/events/{id}");
+        assert_eq!(
+            values,
+            Some(vec![
+                "Bearer t".to_owned(),
+                "acme".into(),
+                "GET".into(),
+                "/events/{id}".into()
+            ])
+        );
+        // Any source missing or blank: no key (401 without an invocation).
+        assert_eq!(
+            a.identity_values(&headers, None, "GET", "/events/{id}"),
+            None
+        );
+        assert_eq!(
+            a.identity_values(&headers, Some("tenant=%20"), "GET", "/events/{id}"),
+            None
+        );
+        assert_eq!(
+            a.identity_values(&HeaderMap::new(), Some("tenant=acme"), "GET", "/events"),
+            None
+        );
+    }
+
+    #[test]
+    fn request_authorizer_event_is_the_request_without_body_or_authorizer() {
+        let proxy = json!({
+            "resource": "/events/{id}", "path": "/events/1", "httpMethod": "GET",
+            "headers": {"authorization": "Bearer t"}, "multiValueHeaders": {},
+            "queryStringParameters": {}, "multiValueQueryStringParameters": {},
+            "pathParameters": {"id": "1"}, "stageVariables": {},
+            "requestContext": {"resourcePath": "/events/{id}", "authorizer": {"principalId": "p"}},
+            "body": "secret", "isBase64Encoded": false,
+        });
+        let event = authorizer_request_event(proxy);
+        assert!(event.get("body").is_none());
+        assert!(event.get("isBase64Encoded").is_none());
+        assert!(event["requestContext"].get("authorizer").is_none());
+        assert_eq!(event["requestContext"]["resourcePath"], "/events/{id}");
+        assert_eq!(event["pathParameters"]["id"], "1");
+        assert_eq!(event["headers"]["authorization"], "Bearer t");
     }
 
     #[test]

@@ -49,7 +49,9 @@ use crate::gateway::{GatewayConfig, Invocation, LambdaClient, LocalGateway, MAX_
 use crate::http;
 use crate::log::LogFile;
 use crate::supervisor::{ProcessTracker, Service, ServiceProcess};
-use crate::template::{Document, Event, Expr, ResourceKind, RouteTarget, StackModel, Template};
+use crate::template::{
+    Document, Event, Expr, PayloadType, ResourceKind, RouteTarget, StackModel, Template,
+};
 use crate::watch::{build, check_cargo_lambda, watcher_spec};
 
 /// How to run the stack.
@@ -456,11 +458,24 @@ impl Stack {
     async fn warm_up(&self) -> Result<(), StackError> {
         let config = self.gateway.config();
         let lambda = LambdaClient::new(self.lambda_url.clone(), Duration::from_secs(600))?;
-        let event = json!({
-            "type": "TOKEN",
-            "authorizationToken": "",
-            "methodArn": config.method_arn("GET", "/events"),
-        });
+        let arn = config.method_arn("GET", "/events");
+        // An event of the authorizer's own kind, without a token.
+        let event = match config.authorizer.payload {
+            PayloadType::Token => json!({
+                "type": "TOKEN",
+                "authorizationToken": "",
+                "methodArn": arn,
+            }),
+            PayloadType::Request => json!({
+                "type": "REQUEST",
+                "methodArn": arn,
+                "resource": "/events",
+                "path": "/events",
+                "httpMethod": "GET",
+                "headers": {},
+                "requestContext": {"resourcePath": "/events", "httpMethod": "GET"},
+            }),
+        };
         match lambda.invoke(&config.authorizer.function, &event).await? {
             Invocation::FunctionError { error_message, .. } if error_message == "Unauthorized" => {}
             other => {

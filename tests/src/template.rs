@@ -210,11 +210,63 @@ pub struct LambdaAuthorizer {
     pub function: String,
     /// `FunctionPayloadType` (SAM's default is `TOKEN`).
     pub payload: PayloadType,
-    /// `Identity.Header` for TOKEN authorizers (SAM's default is `Authorization`).
-    pub identity_header: String,
+    /// The identity sources, in SAM's order: the cache key of an answer, and what
+    /// must be present for API Gateway to call the authorizer at all. A TOKEN
+    /// authorizer has exactly one, its `Identity.Header` (SAM's default is
+    /// `Authorization`); a REQUEST authorizer has its `Headers`, `QueryStrings`,
+    /// `StageVariables` and `Context`.
+    pub identity: Vec<IdentitySource>,
     /// `Identity.ReauthorizeEvery` as written: the policy cache TTL in seconds
     /// (`None` when absent, where SAM and API Gateway default to 300).
     pub reauthorize_every: Option<u32>,
+}
+
+impl LambdaAuthorizer {
+    /// The header the token arrives in: a TOKEN authorizer's identity header; for a
+    /// REQUEST authorizer, an `Authorization` identity header (the one the function
+    /// reads), if it has one.
+    pub fn token_header(&self) -> Option<&str> {
+        self.identity.iter().find_map(|s| match s {
+            IdentitySource::Header(h)
+                if self.payload == PayloadType::Token
+                    || h.eq_ignore_ascii_case("authorization") =>
+            {
+                Some(h.as_str())
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether the identity sources include `context.NAME`.
+    pub fn has_context(&self, name: &str) -> bool {
+        self.identity
+            .iter()
+            .any(|s| matches!(s, IdentitySource::Context(c) if c == name))
+    }
+}
+
+/// One identity source of a Lambda authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// `method.request.header.NAME` (names are case-insensitive).
+    Header(String),
+    /// `method.request.querystring.NAME`.
+    QueryString(String),
+    /// `stageVariables.NAME`.
+    StageVariable(String),
+    /// `context.NAME`, e.g. `httpMethod` or `resourcePath`.
+    Context(String),
+}
+
+impl std::fmt::Display for IdentitySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Header(n) => write!(f, "method.request.header.{n}"),
+            Self::QueryString(n) => write!(f, "method.request.querystring.{n}"),
+            Self::StageVariable(n) => write!(f, "stageVariables.{n}"),
+            Self::Context(n) => write!(f, "context.{n}"),
+        }
+    }
 }
 
 /// The API's CORS settings (`Cors`), values without API Gateway's single quotes.
@@ -331,6 +383,8 @@ pub struct AuthorizerSettings {
     pub route_scopes_file: Option<String>,
     /// `INSUFFICIENT_SCOPE`, if set.
     pub insufficient_scope: Option<Expr>,
+    /// `POLICY_SCOPE`, if set (the authorizer's default is `token`).
+    pub policy_scope: Option<Expr>,
     /// `CLOCK_SKEW_SECONDS`, if set.
     pub clock_skew_seconds: Option<Expr>,
 }
@@ -676,18 +730,63 @@ fn rest_api(id: &str, p: &ApiProperties) -> Result<RestApi, TemplateError> {
                 ));
             }
         };
+        let id = &a.identity;
+        let identity = match payload {
+            PayloadType::Token => {
+                if !(id.headers.is_empty()
+                    && id.query_strings.is_empty()
+                    && id.stage_variables.is_empty()
+                    && id.context.is_empty())
+                {
+                    return Err(invalid(
+                        &format!("{at}.Identity"),
+                        "a TOKEN authorizer has one identity source, Header; Headers, \
+                         QueryStrings, StageVariables and Context are for REQUEST",
+                    ));
+                }
+                let header = id.header.clone().unwrap_or_else(|| "Authorization".into());
+                vec![IdentitySource::Header(header)]
+            }
+            PayloadType::Request => {
+                if id.header.is_some() {
+                    return Err(invalid(
+                        &format!("{at}.Identity"),
+                        "Header is for TOKEN authorizers; a REQUEST authorizer lists Headers",
+                    ));
+                }
+                let sources: Vec<IdentitySource> = (id.headers.iter().cloned())
+                    .map(IdentitySource::Header)
+                    .chain(
+                        id.query_strings
+                            .iter()
+                            .cloned()
+                            .map(IdentitySource::QueryString),
+                    )
+                    .chain(
+                        id.stage_variables
+                            .iter()
+                            .cloned()
+                            .map(IdentitySource::StageVariable),
+                    )
+                    .chain(id.context.iter().cloned().map(IdentitySource::Context))
+                    .collect();
+                if sources.is_empty() && id.reauthorize_every != Some(0) {
+                    return Err(invalid(
+                        &format!("{at}.Identity"),
+                        "a cached REQUEST authorizer needs at least one identity source",
+                    ));
+                }
+                sources
+            }
+        };
         authorizers.insert(
             name.clone(),
             LambdaAuthorizer {
                 name: name.clone(),
                 function,
                 payload,
-                identity_header: a
-                    .identity
-                    .header
-                    .clone()
-                    .unwrap_or_else(|| "Authorization".to_owned()),
-                reauthorize_every: a.identity.reauthorize_every,
+                identity,
+                reauthorize_every: id.reauthorize_every,
             },
         );
     }
@@ -851,6 +950,7 @@ fn authorizer_settings(
         route_scopes,
         route_scopes_file,
         insufficient_scope: var("INSUFFICIENT_SCOPE"),
+        policy_scope: var("POLICY_SCOPE"),
         clock_skew_seconds: var("CLOCK_SKEW_SECONDS"),
     })
 }

@@ -69,11 +69,27 @@ enum Violation {
     NoPreflight,
     /// The policy cache TTL is not 300 seconds.
     ReauthorizeEvery(Option<u32>),
-    /// The authorizer does not read the `Authorization` header of a TOKEN request.
+    /// An authorizer's cache key lacks the token's `Authorization` header: one
+    /// token's cached answer would be applied to requests with another token.
     AuthorizerIdentity {
-        payload: PayloadType,
-        header: String,
+        authorizer: String,
+        identity: Vec<String>,
     },
+    /// `POLICY_SCOPE` is neither `token` nor `route` (or not resolvable).
+    PolicyScope(Option<Expr>),
+    /// `POLICY_SCOPE=route` while the default authorizer is not a REQUEST authorizer
+    /// cached by `context.httpMethod` and `context.resourcePath`: a one-route answer
+    /// would be reused on other routes (refused there, or for a TOKEN authorizer
+    /// every request refused: the function answers TOKEN events with an error).
+    RouteScopeNotPerRoute {
+        authorizer: String,
+        payload: PayloadType,
+        identity: Vec<String>,
+    },
+    /// `POLICY_SCOPE=token` while a token some client can get (or one holding every
+    /// scope the resource servers define) would get a policy over 8 KiB: the answer is
+    /// narrowed to one request, refusing the token's other routes while cached.
+    TokenPolicyTooLarge { holder: String, bytes: usize },
     /// A Gateway Response lacks what clients rely on.
     GatewayResponse { kind: &'static str, problem: String },
     /// A function builds another binary than the one it runs.
@@ -271,13 +287,79 @@ fn check_authorizer(model: &StackModel, found: &mut Vec<Violation>) {
         if authorizer.reauthorize_every != Some(300) {
             found.push(Violation::ReauthorizeEvery(authorizer.reauthorize_every));
         }
-        if authorizer.payload != PayloadType::Token || authorizer.identity_header != "Authorization"
+        if !authorizer
+            .token_header()
+            .is_some_and(|h| h.eq_ignore_ascii_case("Authorization"))
         {
             found.push(Violation::AuthorizerIdentity {
-                payload: authorizer.payload,
-                header: authorizer.identity_header.clone(),
+                authorizer: authorizer.name.clone(),
+                identity: authorizer
+                    .identity
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             });
         }
+    }
+    check_policy_scope(model, found);
+}
+
+/// `POLICY_SCOPE` agrees with what the default authorizer's cache key covers, and in
+/// `token` mode every token a client can hold gets its whole policy.
+fn check_policy_scope(model: &StackModel, found: &mut Vec<Violation>) {
+    let Some(default) = model
+        .api
+        .default_authorizer
+        .as_ref()
+        .and_then(|name| model.api.authorizers.get(name))
+    else {
+        return;
+    };
+    let scope = match &model.authorizer.policy_scope {
+        None => Some("token".to_owned()),
+        Some(expr) => model.resolve(expr),
+    };
+    match scope.as_deref() {
+        Some("route") => {
+            let per_route = default.payload == PayloadType::Request
+                && (default.reauthorize_every == Some(0)
+                    || default.has_context("httpMethod") && default.has_context("resourcePath"));
+            if !per_route {
+                found.push(Violation::RouteScopeNotPerRoute {
+                    authorizer: default.name.clone(),
+                    payload: default.payload,
+                    identity: default.identity.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+        Some("token") => {
+            let table = &model.authorizer.route_scopes;
+            let every_scope: BTreeSet<String> = model
+                .resource_servers
+                .iter()
+                .flat_map(|s| s.full_scopes())
+                .collect();
+            let holders = model
+                .clients
+                .values()
+                .map(|c| (c.logical_id.clone(), c.allowed_scopes.clone()))
+                .chain([("every defined scope".to_owned(), every_scope)]);
+            for (holder, scopes) in holders {
+                let claim = scopes.into_iter().collect::<Vec<_>>().join(" ");
+                let plan =
+                    authorizer::PolicyPlan::for_table(table, |r| r.scopes.any_granted_by(&claim));
+                // A method ARN's prefix is about 60 bytes, as the authorizer assumes.
+                if !plan.fits(64) {
+                    found.push(Violation::TokenPolicyTooLarge {
+                        holder,
+                        bytes: plan.document_bytes(64),
+                    });
+                }
+            }
+        }
+        _ => found.push(Violation::PolicyScope(
+            model.authorizer.policy_scope.clone(),
+        )),
     }
 }
 
@@ -493,6 +575,10 @@ fn model_mirrors_the_deployed_configuration() {
     let authorizer = &m.api.authorizers[m.api.default_authorizer.as_deref().unwrap()];
     assert_eq!(authorizer.function, "AuthorizerFunction");
     assert_eq!(authorizer.payload, PayloadType::Token);
+    assert_eq!(
+        m.authorizer.policy_scope,
+        Some(Expr::Literal("token".into()))
+    );
 
     // Token validity resolves through the parameter's default: 60 minutes.
     let service = m.client(SERVICE_CLIENT).unwrap();
@@ -760,10 +846,126 @@ fn authorizer_identity_fires() {
     assert_eq!(
         check(&m),
         vec![Violation::AuthorizerIdentity {
-            payload: PayloadType::Token,
-            header: "X-Token".into(),
+            authorizer: "CognitoScopeAuthorizer".into(),
+            identity: strings(&["method.request.header.X-Token"]),
         }]
     );
+    // The REQUEST authorizer cached by method and path but not by the token.
+    let m = mutated(|d| {
+        named_authorizer(d, ROUTE_AUTHORIZER)
+            .identity
+            .headers
+            .clear()
+    });
+    assert_eq!(
+        check(&m),
+        vec![Violation::AuthorizerIdentity {
+            authorizer: ROUTE_AUTHORIZER.into(),
+            identity: strings(&["context.httpMethod", "context.resourcePath"]),
+        }]
+    );
+}
+
+/// The template's per-route authorizer (`POLICY_SCOPE=route`).
+const ROUTE_AUTHORIZER: &str = "CognitoRouteAuthorizer";
+
+fn named_authorizer<'a>(doc: &'a mut Document, name: &str) -> &'a mut AuthorizerProperties {
+    api(doc)
+        .auth
+        .as_mut()
+        .expect("Auth")
+        .authorizers
+        .get_mut(name)
+        .expect("the authorizer")
+}
+
+/// The template switched to per-route answers, as its comment says: the default
+/// authorizer and `POLICY_SCOPE`.
+fn route_mode(doc: &mut Document) {
+    api(doc).auth.as_mut().expect("Auth").default_authorizer = Some(ROUTE_AUTHORIZER.into());
+    authorizer_env(doc).insert("POLICY_SCOPE".into(), Expr::Literal("route".into()));
+}
+
+#[test]
+fn route_mode_as_the_template_describes_it_is_consistent() {
+    let m = mutated(route_mode);
+    assert_eq!(check(&m), Vec::<Violation>::new());
+    let a = &m.api.authorizers[ROUTE_AUTHORIZER];
+    assert_eq!(a.payload, PayloadType::Request);
+    assert_eq!(
+        a.identity
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        strings(&[
+            "method.request.header.Authorization",
+            "context.httpMethod",
+            "context.resourcePath"
+        ])
+    );
+    assert_eq!(a.token_header(), Some("Authorization"));
+}
+
+#[test]
+fn policy_scope_disagreeing_with_the_authorizer_fires() {
+    // Only one of the two settings switched: POLICY_SCOPE=route on the TOKEN authorizer.
+    let m = mutated(|d| {
+        authorizer_env(d).insert("POLICY_SCOPE".into(), Expr::Literal("route".into()));
+    });
+    assert_eq!(
+        check(&m),
+        vec![Violation::RouteScopeNotPerRoute {
+            authorizer: "CognitoScopeAuthorizer".into(),
+            payload: PayloadType::Token,
+            identity: strings(&["method.request.header.Authorization"]),
+        }]
+    );
+    // The REQUEST authorizer without the resource path: one answer per method only.
+    let m = mutated(|d| {
+        route_mode(d);
+        named_authorizer(d, ROUTE_AUTHORIZER).identity.context = strings(&["httpMethod"]);
+    });
+    assert_eq!(
+        check(&m),
+        vec![Violation::RouteScopeNotPerRoute {
+            authorizer: ROUTE_AUTHORIZER.into(),
+            payload: PayloadType::Request,
+            identity: strings(&["method.request.header.Authorization", "context.httpMethod"]),
+        }]
+    );
+    // The other switch alone: the per-route authorizer, POLICY_SCOPE still token, is
+    // consistent (a token-wide answer is right whatever the cache key), so no rule
+    // fires; an unknown value does.
+    let m = mutated(|d| {
+        api(d).auth.as_mut().unwrap().default_authorizer = Some(ROUTE_AUTHORIZER.into());
+    });
+    assert_eq!(check(&m), Vec::<Violation>::new());
+    let m = mutated(|d| {
+        authorizer_env(d).insert("POLICY_SCOPE".into(), Expr::Literal("routes".into()));
+    });
+    assert_eq!(
+        check(&m),
+        vec![Violation::PolicyScope(Some(Expr::Literal("routes".into())))]
+    );
+}
+
+#[test]
+fn an_authorizer_identity_the_model_cannot_take_is_an_error() {
+    // TOKEN takes one Header; REQUEST takes Headers, and needs a source when cached.
+    let err =
+        try_mutated(|d| authorizer(d).identity.headers = strings(&["Authorization"])).unwrap_err();
+    assert!(err.to_string().contains("TOKEN authorizer"), "{err}");
+    let err =
+        try_mutated(|d| named_authorizer(d, ROUTE_AUTHORIZER).identity.header = Some("A".into()))
+            .unwrap_err();
+    assert!(err.to_string().contains("REQUEST authorizer"), "{err}");
+    let err = try_mutated(|d| {
+        let id = &mut named_authorizer(d, ROUTE_AUTHORIZER).identity;
+        id.headers.clear();
+        id.context.clear();
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("identity source"), "{err}");
 }
 
 #[test]
@@ -976,7 +1178,18 @@ fn a_thousand_route_table_in_its_file_is_checked_like_the_real_one() {
         .take(1000)
         .collect();
     let dir = scratch("thousand");
-    let doc = generated_api(&routes, &dir, "route-scopes.json");
+    let mut doc = generated_api(&routes, &dir, "route-scopes.json");
+    // Cached per token, a token with every scope would need a policy far over 8 KiB;
+    // the template's clients hold none of the generated scopes.
+    let m = StackModel::from_document_in(&doc, &dir).expect("models");
+    let found = check(&m);
+    assert!(
+        matches!(&found[..], [Violation::TokenPolicyTooLarge { holder, bytes }]
+            if holder == "every defined scope" && *bytes > 8 * 1024),
+        "{found:?}"
+    );
+    // Per route, as the template's comment describes the switch: consistent.
+    route_mode(&mut doc);
     let m = StackModel::from_document_in(&doc, &dir).expect("models");
     assert_eq!(m.authorizer.route_scopes.routes().len(), 1000);
     assert_eq!(

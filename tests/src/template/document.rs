@@ -394,9 +394,21 @@ pub struct AuthorizerProperties {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Identity {
-    /// `Header`.
+    /// `Header` (TOKEN authorizers).
     #[serde(default)]
     pub header: Option<String>,
+    /// `Headers` (REQUEST authorizers): `method.request.header.NAME`.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// `QueryStrings` (REQUEST): `method.request.querystring.NAME`.
+    #[serde(default)]
+    pub query_strings: Vec<String>,
+    /// `StageVariables` (REQUEST): `stageVariables.NAME`.
+    #[serde(default)]
+    pub stage_variables: Vec<String>,
+    /// `Context` (REQUEST): `context.NAME`, e.g. `httpMethod`, `resourcePath`.
+    #[serde(default)]
+    pub context: Vec<String>,
     /// `ReauthorizeEvery`, seconds.
     #[serde(default, deserialize_with = "opt_number")]
     pub reauthorize_every: Option<u32>,
