@@ -15,7 +15,7 @@ use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerPolicy;
 use aws_lambda_events::event::iam::{IamPolicyEffect, IamPolicyStatement};
 
 use crate::arn::MethodArn;
-use crate::glob::{glob_match, globs_intersect, iam_atoms, patterns_intersect};
+use crate::glob::{Atom, glob_match, globs_intersect, iam_atoms, patterns_intersect};
 use crate::routes::{Method, Route, RouteKey, RouteTable};
 
 /// The most bytes an answer's policy document may take. API Gateway enforces
@@ -48,6 +48,10 @@ impl PolicyPlan {
             .iter()
             .filter(|d| {
                 let requests = d.key.request_pattern();
+                // API Gateway routes `GET /users/` to `GET /users`, and the method
+                // ARN keeps the slash: the route's requests in both spellings.
+                let mut with_slash = requests.clone();
+                with_slash.push(Atom::Lit(b'/'));
                 let d_pattern = d.key.arn_pattern();
                 let d_prefix = literal_prefix(&d_pattern);
                 allowed.iter().any(|(a, patterns)| {
@@ -63,7 +67,11 @@ impl PolicyPlan {
                             (a.key.method() == Method::Any
                                 || d.key.method() == Method::Any
                                 || p_prefix[..n] == d_prefix[..n])
-                                && patterns_intersect(&iam_atoms(p), &requests)
+                                && {
+                                    let p = iam_atoms(p);
+                                    patterns_intersect(&p, &requests)
+                                        || patterns_intersect(&p, &with_slash)
+                                }
                         })
                 })
             })
@@ -326,6 +334,21 @@ mod tests {
         ));
     }
 
+    /// API Gateway's router as far as the checks need it: a REST API routes a path
+    /// with one trailing slash to the route of the path without it (the method
+    /// ARN keeps the slash).
+    pub(crate) fn route_as_api_gateway<'t>(
+        t: &'t RouteTable,
+        method: Method,
+        path: &str,
+    ) -> Option<&'t Route> {
+        t.by_path(method, path).or_else(|| {
+            path.strip_suffix('/')
+                .filter(|p| !p.is_empty() && !p.ends_with('/'))
+                .and_then(|p| t.by_path(method, p))
+        })
+    }
+
     /// The cache-safety property, checked exhaustively over a set of route
     /// tables, every subset of their scopes and many concrete requests:
     /// the policy never allows a request whose route the token may not call
@@ -359,6 +382,12 @@ mod tests {
                 false,
                 r#"{"GET /a/{x}/c": ["one"], "GET /a/b/{y}": ["two"], "GET /a/b/c": ["three"]}"#,
             ),
+            // A collection refused, its items allowed: `GET /users/` is routed to
+            // `GET /users`, and the item's `GET/users/*` matches its ARN.
+            (
+                true,
+                r#"{"GET /users": ["admin"], "GET /users/{id}": ["read"], "DELETE /users/{id}/keys/{k}": ["admin"], "GET /users/{id}/keys": ["read"]}"#,
+            ),
         ];
         let paths = [
             "/",
@@ -376,6 +405,17 @@ mod tests {
             "/files/a/b",
             "/files",
             "/x/y/z",
+            "/users",
+            "/users/",
+            "/users/7",
+            "/users/7/",
+            "/users/7/keys",
+            "/users/7/keys/",
+            "/users/7/keys/k1",
+            "/users/7/keys/k1/",
+            "/events/",
+            "/events/1/",
+            "/files/readme/",
         ];
         let methods = [Method::Get, Method::Post, Method::Delete, Method::Put];
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
@@ -399,7 +439,7 @@ mod tests {
                     for path in paths {
                         // A request that matches no route never reaches the
                         // authorizer or its cached policy: API Gateway answers it.
-                        let Some(route) = t.by_path(method, path) else {
+                        let Some(route) = route_as_api_gateway(&t, method, path) else {
                             continue;
                         };
                         let expected = permitted(route);
@@ -407,7 +447,9 @@ mod tests {
                         let context =
                             format!("table {json}\nscopes {claim:?}\n{method} {path}\n{doc:?}");
                         assert!(!got || expected, "policy opens a route: {context}");
-                        if exact {
+                        // A trailing slash is only ever refused wrongly (fail
+                        // closed): the policy lists each route's one spelling.
+                        if exact && (path == "/" || !path.ends_with('/')) {
                             assert!(got || !expected, "policy blocks a route: {context}");
                         }
                     }
