@@ -4,7 +4,8 @@
 //! For each request under `/{stage}`:
 //!
 //! 1. Match the route with API Gateway's rules (static beats `{param}` beats
-//!    `{proxy+}`): an unknown path, or a known path with another method, is 403
+//!    `{proxy+}`; a path with one trailing slash is routed as the path without it): an
+//!    unknown path, or a known path with another method, is 403
 //!    `Missing Authentication Token`. `OPTIONS` on a known path is the CORS preflight,
 //!    answered here without the authorizer.
 //! 2. The default Lambda authorizer, TOKEN or REQUEST. Its identity sources (TOKEN:
@@ -100,9 +101,11 @@ impl GatewayAuthorizer {
                         .get(h.as_str())
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned),
+                    // The last value, as the event's `queryStringParameters` holds.
                     IdentitySource::QueryString(q) => query.and_then(|query| {
                         form_urlencoded::parse(query.as_bytes())
-                            .find(|(k, _)| k == q)
+                            .filter(|(k, _)| k == q)
+                            .last()
                             .map(|(_, v)| v.into_owned())
                     }),
                     IdentitySource::Context(c) if c == "httpMethod" => Some(method.to_owned()),
@@ -559,8 +562,9 @@ impl LocalGateway {
         let Some(values) = values else {
             return AuthStep::Refused(unauthorized(), "no-identity");
         };
-        // The values joined by a byte no header, query value or path carries.
-        let cache_key = values.join("\u{0}");
+        // The values as a JSON array: no two lists of values share a key, whatever
+        // bytes a (decoded) query value carries.
+        let cache_key = Value::from(values.clone()).to_string();
         let cached = self.cache.lock().ok().and_then(|mut cache| {
             let now = Instant::now();
             cache.retain(|_, entry| entry.expires > now);
@@ -671,10 +675,12 @@ impl LocalGateway {
             return (self.preflight(request_id), "preflight".into());
         }
         // A method API Gateway does not route on (CONNECT, TRACE) matches no route.
+        // A REST API routes a path with one trailing slash to the route of the path
+        // without it; the method ARN and the event's path keep the slash.
         let route = method
             .parse()
             .ok()
-            .and_then(|m| self.config.routes.by_path(m, path));
+            .and_then(|m| self.config.routes.by_request_path(m, path));
         let Some(route) = route else {
             return (missing_token(), "no-route".into());
         };

@@ -12,7 +12,8 @@
 //!   documents.
 //! - `POLICY_SCOPE=route` (the REQUEST authorizer cached by token, method and resource
 //!   path): that same every-scope token reaches every route, one invocation per route
-//!   and method, each answer one small ARN; a cached answer never opens another route.
+//!   and method, each answer one small ARN; the answer cached for `GET /res/{id}` is
+//!   not applied to a refused `ANY /res/{id}/files/{proxy+}` request.
 
 #[path = "../../authorizer/tests/support/generate.rs"]
 mod generate;
@@ -135,8 +136,37 @@ async fn three_hundred_route_api_with_per_route_answers() {
     }
     assert_eq!(gateway.authorizer_invocations(), calls, "all cached");
 
+    // A cached answer for one route is not applied to another of the same method:
+    // `GET/res/*`, cached for `GET /res/{id}`, would match a refused proxy route
+    // below it if the cache key lacked the resource path.
+    let proxy = generated()
+        .into_iter()
+        .find(|(key, _)| key.starts_with("ANY ") && key.ends_with("/files/{proxy+}"))
+        .expect("a files proxy");
+    let resource = proxy.0.split('/').nth(1).unwrap().to_owned();
+    let reader = api.token(&format!("api/{resource}.read"));
+    let reader = Some(reader.as_str());
+    let calls = gateway.authorizer_invocations();
+    let item = format!("/{resource}/v7");
+    assert!(
+        allowed(api.status("GET", &item, reader).await),
+        "GET {item}"
+    );
+    assert!(
+        allowed(api.status("GET", &item, reader).await),
+        "GET {item}, cached"
+    );
+    assert_eq!(gateway.authorizer_invocations(), calls + 1);
+    let nested = format!("/{resource}/v7/files/a/b");
+    assert_eq!(
+        api.status("GET", &nested, reader).await,
+        StatusCode::UNAUTHORIZED,
+        "GET {nested}: its own answer, not the cached one of GET {item}"
+    );
+    assert_eq!(gateway.authorizer_invocations(), calls + 2);
+
     // A reader: allowed where its scopes allow; elsewhere the authorizer refuses the
-    // route itself (401), and a cached answer for one route never opens another.
+    // route itself (401).
     let reader = api.token("weather-api/get api/orders.read");
     let reader = Some(reader.as_str());
     assert_eq!(api.status("GET", "/events", reader).await, StatusCode::OK);

@@ -77,10 +77,12 @@ enum Violation {
     },
     /// `POLICY_SCOPE` is neither `token` nor `route` (or not resolvable).
     PolicyScope(Option<Expr>),
-    /// `POLICY_SCOPE=route` while the default authorizer is not a REQUEST authorizer
-    /// cached by `context.httpMethod` and `context.resourcePath`: a one-route answer
-    /// would be reused on other routes (refused there, or for a TOKEN authorizer
-    /// every request refused: the function answers TOKEN events with an error).
+    /// `POLICY_SCOPE=route` while an authorizer a route uses is not a REQUEST
+    /// authorizer cached by `context.httpMethod` and `context.resourcePath`: a
+    /// one-route answer would be reused on other routes, and its pattern
+    /// (`GET/users/*`) can open a refused deeper route (`GET /users/{id}/keys`); a
+    /// TOKEN authorizer gets an error for every request (the function refuses TOKEN
+    /// events in this mode).
     RouteScopeNotPerRoute {
         authorizer: String,
         payload: PayloadType,
@@ -304,32 +306,39 @@ fn check_authorizer(model: &StackModel, found: &mut Vec<Violation>) {
     check_policy_scope(model, found);
 }
 
-/// `POLICY_SCOPE` agrees with what the default authorizer's cache key covers, and in
-/// `token` mode every token a client can hold gets its whole policy.
+/// `POLICY_SCOPE` agrees with what the cache key of every authorizer a route uses
+/// covers, and in `token` mode every token a client can hold gets its whole policy.
 fn check_policy_scope(model: &StackModel, found: &mut Vec<Violation>) {
-    let Some(default) = model
-        .api
-        .default_authorizer
-        .as_ref()
-        .and_then(|name| model.api.authorizers.get(name))
-    else {
-        return;
-    };
+    // The authorizers of the function's routes, the default included (routes
+    // without their own `Auth.Authorizer` resolve to it).
+    let used: BTreeSet<&String> = model
+        .function_routes()
+        .filter_map(|r| match &r.auth {
+            RouteAuth::Authorizer(name) => Some(name),
+            RouteAuth::None => None,
+        })
+        .collect();
     let scope = match &model.authorizer.policy_scope {
         None => Some("token".to_owned()),
         Some(expr) => model.resolve(expr),
     };
     match scope.as_deref() {
         Some("route") => {
-            let per_route = default.payload == PayloadType::Request
-                && (default.reauthorize_every == Some(0)
-                    || default.has_context("httpMethod") && default.has_context("resourcePath"));
-            if !per_route {
-                found.push(Violation::RouteScopeNotPerRoute {
-                    authorizer: default.name.clone(),
-                    payload: default.payload,
-                    identity: default.identity.iter().map(ToString::to_string).collect(),
-                });
+            for a in used
+                .iter()
+                .filter_map(|name| model.api.authorizers.get(*name))
+                .filter(|a| a.function == model.authorizer.function)
+            {
+                let per_route = a.payload == PayloadType::Request
+                    && (a.reauthorize_every == Some(0)
+                        || a.has_context("httpMethod") && a.has_context("resourcePath"));
+                if !per_route {
+                    found.push(Violation::RouteScopeNotPerRoute {
+                        authorizer: a.name.clone(),
+                        payload: a.payload,
+                        identity: a.identity.iter().map(ToString::to_string).collect(),
+                    });
+                }
             }
         }
         Some("token") => {
@@ -931,6 +940,19 @@ fn policy_scope_disagreeing_with_the_authorizer_fires() {
             authorizer: ROUTE_AUTHORIZER.into(),
             payload: PayloadType::Request,
             identity: strings(&["method.request.header.Authorization", "context.httpMethod"]),
+        }]
+    );
+    // Route mode, but one route keeps the TOKEN authorizer of its own.
+    let m = mutated(|d| {
+        route_mode(d);
+        api_event(d, "GET /events/{id}").auth.authorizer = Some("CognitoScopeAuthorizer".into());
+    });
+    assert_eq!(
+        check(&m),
+        vec![Violation::RouteScopeNotPerRoute {
+            authorizer: "CognitoScopeAuthorizer".into(),
+            payload: PayloadType::Token,
+            identity: strings(&["method.request.header.Authorization"]),
         }]
     );
     // The other switch alone: the per-route authorizer, POLICY_SCOPE still token, is
