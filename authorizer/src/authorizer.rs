@@ -227,9 +227,10 @@ impl<C: Clock> Authorizer<C> {
                 .parse()
                 .ok()
                 .and_then(|m| table.by_template(m, template)),
-            RouteRef::Path(method, path) => {
-                method.parse().ok().and_then(|m| table.by_path(m, path))
-            }
+            RouteRef::Path(method, path) => method
+                .parse()
+                .ok()
+                .and_then(|m| table.by_request_path(m, path)),
         };
         outcome.route = route.map(|r| &r.key);
         let verified = match token::extract_token(inputs.authorization) {
@@ -297,7 +298,11 @@ impl<C: Clock> Authorizer<C> {
                     };
                     Some(denied.document(&inputs.arn, None))
                 } else if plan.fits(inputs.arn.prefix().len()) {
-                    Some(plan.document(&inputs.arn, Some(&route.key.arn_pattern())))
+                    // The request's own method for an ANY route: `ANY/...` would
+                    // match no method ARN.
+                    let method = inputs.arn.method().parse().unwrap_or(route.key.method());
+                    let extra = route.key.arn_pattern_for(method);
+                    Some(plan.document(&inputs.arn, Some(&extra)))
                 } else {
                     policy::narrowed(&inputs.arn, false)
                 };

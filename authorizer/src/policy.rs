@@ -23,6 +23,9 @@ use crate::routes::{Method, Route, RouteKey, RouteTable};
 /// it); every policy this crate writes stays below 8 KiB.
 pub const MAX_POLICY_BYTES: usize = 8 * 1024;
 
+/// An IAM pattern as glob atoms and as text.
+type Pattern = (Vec<Atom>, String);
+
 /// Which routes a policy allows and denies, as ARN patterns below the stage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyPlan {
@@ -42,44 +45,70 @@ impl PolicyPlan {
         // (whose `*` also spans `/`) matches a request API Gateway routes to
         // it. Skipped only where the allowed route wins that request anyway:
         // it dominates, and no overflow of its `*` can reach a greedy tail.
-        let allowed: Vec<(&Route, Vec<String>)> =
-            yes.iter().map(|r| (*r, r.key.arn_patterns())).collect();
-        let deny = no
+        // Each allowed route with its patterns, as glob atoms and as text.
+        let allowed: Vec<(&Route, Vec<Pattern>)> = yes
             .iter()
-            .filter(|d| {
-                let requests = d.key.request_pattern();
-                // API Gateway routes `GET /users/` to `GET /users`, and the method
-                // ARN keeps the slash: the route's requests in both spellings.
-                let mut with_slash = requests.clone();
-                with_slash.push(Atom::Lit(b'/'));
-                let d_pattern = d.key.arn_pattern();
-                let d_prefix = literal_prefix(&d_pattern);
-                allowed.iter().any(|(a, patterns)| {
-                    let routed_to_a =
-                        a.key.dominates(&d.key) && (a.key.is_literal() || !d.key.is_greedy());
-                    !routed_to_a
-                        && patterns.iter().any(|p| {
-                            // Two patterns whose literal prefixes disagree
-                            // cannot match a common string: most pairs of a
-                            // large table end here, without the automaton.
-                            let p_prefix = literal_prefix(p);
-                            let n = p_prefix.len().min(d_prefix.len());
-                            (a.key.method() == Method::Any
-                                || d.key.method() == Method::Any
-                                || p_prefix[..n] == d_prefix[..n])
-                                && {
-                                    let p = iam_atoms(p);
-                                    patterns_intersect(&p, &requests)
-                                        || patterns_intersect(&p, &with_slash)
-                                }
-                        })
-                })
+            .map(|r| {
+                let patterns = r.key.arn_patterns();
+                (
+                    *r,
+                    patterns.into_iter().map(|p| (iam_atoms(&p), p)).collect(),
+                )
             })
-            // API Gateway may hand a request with a trailing slash to the
-            // route without one: deny both spellings.
-            .flat_map(|d| d.key.arn_patterns())
-            .flat_map(|p| [format!("{p}/"), p])
             .collect();
+        let mut deny = BTreeSet::new();
+        for d in &no {
+            let requests = d.key.request_pattern();
+            // API Gateway routes `GET /users/` to `GET /users`, and the method
+            // ARN keeps the slash: the route's requests in both spellings.
+            let mut with_slash = requests.clone();
+            with_slash.push(Atom::Lit(b'/'));
+            let d_pattern = d.key.arn_pattern();
+            let d_prefix = literal_prefix(&d_pattern);
+            // `whole`: deny both spellings. `slash`: only the slash spelling, for
+            // an allowed route that wins every bare request of both: its `*`s
+            // stay within their segments there, but one can swallow the extra
+            // `/` of a slash spelling (`GET/orgs/*/members/*` matches
+            // `GET/orgs/o1/billing/members/`, routed to `GET /orgs/{o}/{k}/{id}`).
+            let (mut whole, mut slash) = (false, false);
+            for (a, patterns) in &allowed {
+                let routed_to_a =
+                    a.key.dominates(&d.key) && (a.key.is_literal() || !d.key.is_greedy());
+                for (p, text) in patterns {
+                    // Two patterns whose literal prefixes disagree cannot match a
+                    // common string: most pairs of a large table end here,
+                    // without the automaton.
+                    let p_prefix = literal_prefix(text);
+                    let n = p_prefix.len().min(d_prefix.len());
+                    if !(a.key.method() == Method::Any
+                        || d.key.method() == Method::Any
+                        || p_prefix[..n] == d_prefix[..n])
+                    {
+                        continue;
+                    }
+                    if !routed_to_a && patterns_intersect(p, &requests) {
+                        whole = true;
+                    } else if patterns_intersect(p, &with_slash) {
+                        if routed_to_a {
+                            slash = true;
+                        } else {
+                            whole = true;
+                        }
+                    }
+                }
+                if whole {
+                    break;
+                }
+            }
+            for p in d.key.arn_patterns() {
+                if whole || slash {
+                    deny.insert(format!("{p}/"));
+                }
+                if whole {
+                    deny.insert(p);
+                }
+            }
+        }
         Self { allow, deny }
     }
 
@@ -334,19 +363,69 @@ mod tests {
         ));
     }
 
-    /// API Gateway's router as far as the checks need it: a REST API routes a path
-    /// with one trailing slash to the route of the path without it (the method
-    /// ARN keeps the slash).
-    pub(crate) fn route_as_api_gateway<'t>(
-        t: &'t RouteTable,
-        method: Method,
-        path: &str,
-    ) -> Option<&'t Route> {
-        t.by_path(method, path).or_else(|| {
-            path.strip_suffix('/')
-                .filter(|p| !p.is_empty() && !p.ends_with('/'))
-                .and_then(|p| t.by_path(method, p))
-        })
+    /// Request paths spliced from two routes: a prefix of one route's concrete
+    /// segments and a suffix of another's (every cut, both orders), each route
+    /// with one parameter spelled as a static word of the table, and each path
+    /// with a trailing slash. They include the strings an allowed pattern's `*`
+    /// matches by spanning several segments into a refused route (`/x/7/files/
+    /// m/files/index` for `GET/x/*/files/index` and `ANY /x/{id}/files/{proxy+}`).
+    pub(crate) fn spliced_paths(t: &RouteTable) -> BTreeSet<String> {
+        let concrete = |r: &Route| -> Vec<String> {
+            r.key
+                .segments()
+                .iter()
+                .map(|s| match s {
+                    crate::Segment::Static(s) => s.clone(),
+                    crate::Segment::Param(_) => "v7".to_owned(),
+                    crate::Segment::Greedy(_) => "g".to_owned(),
+                })
+                .collect()
+        };
+        let mut out = BTreeSet::new();
+        // Each route with one parameter spelled as a static word of the table
+        // (`/orgs/v7/v7/members` of `GET /orgs/{org}/{kind}/{id}`).
+        let words: BTreeSet<String> = t
+            .routes()
+            .iter()
+            .flat_map(|r| r.key.segments())
+            .filter_map(|s| match s {
+                crate::Segment::Static(w) => Some(w.clone()),
+                _ => None,
+            })
+            .collect();
+        for r in t.routes() {
+            let c = concrete(r);
+            for (i, s) in r.key.segments().iter().enumerate() {
+                if matches!(s, crate::Segment::Static(_)) {
+                    continue;
+                }
+                for w in &words {
+                    let mut c = c.clone();
+                    c[i] = w.clone();
+                    let path = format!("/{}", c.join("/"));
+                    out.insert(format!("{path}/"));
+                    out.insert(path);
+                }
+            }
+        }
+        for a in t.routes() {
+            let a = concrete(a);
+            for b in t.routes() {
+                let b = concrete(b);
+                for i in 0..=a.len() {
+                    for j in 0..=b.len() {
+                        let parts: Vec<&str> =
+                            a[..i].iter().chain(&b[j..]).map(String::as_str).collect();
+                        let path = format!("/{}", parts.join("/"));
+                        if path.len() > 1 {
+                            out.insert(format!("{path}/"));
+                        }
+                        out.insert(path);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The cache-safety property, checked exhaustively over a set of route
@@ -381,6 +460,22 @@ mod tests {
             (
                 false,
                 r#"{"GET /a/{x}/c": ["one"], "GET /a/b/{y}": ["two"], "GET /a/b/c": ["three"]}"#,
+            ),
+            // A static route inside a proxy with other scopes, under a {param}.
+            (
+                false,
+                r#"{"GET /x/{id}/files/index": ["read"], "ANY /x/{id}/files/{proxy+}": ["files"], "GET /x/{id}": ["read"]}"#,
+            ),
+            // An allowed route that wins every bare request of a refused one of
+            // the same length, but whose `*` swallows the slash spelling's extra
+            // `/` (`GET /orgs/o1/billing/members/`, `GET /x/y/b/`).
+            (
+                true,
+                r#"{"GET /orgs/{org}/members/{m}": ["read"], "GET /orgs/{org}/{kind}/{id}": ["admin"]}"#,
+            ),
+            (
+                true,
+                r#"{"GET /{x}/b/{z}": ["read"], "GET /{p}/{q}/{r}": ["admin"]}"#,
             ),
             // A collection refused, its items allowed: `GET /users/` is routed to
             // `GET /users`, and the item's `GET/users/*` matches its ARN.
@@ -421,6 +516,8 @@ mod tests {
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
         for (exact, json) in tables {
             let t = table(json);
+            let mut paths: BTreeSet<String> = paths.iter().map(|p| p.to_string()).collect();
+            paths.extend(spliced_paths(&t));
             let mut scopes: BTreeSet<&str> = BTreeSet::new();
             for r in t.routes() {
                 scopes.extend(r.scopes.iter());
@@ -436,10 +533,10 @@ mod tests {
                 let doc = PolicyPlan::for_table(&t, permitted)
                     .document(&MethodArn::parse(ARN).unwrap(), None);
                 for method in methods {
-                    for path in paths {
+                    for path in paths.iter().map(String::as_str) {
                         // A request that matches no route never reaches the
                         // authorizer or its cached policy: API Gateway answers it.
-                        let Some(route) = route_as_api_gateway(&t, method, path) else {
+                        let Some(route) = t.by_request_path(method, path) else {
                             continue;
                         };
                         let expected = permitted(route);

@@ -580,6 +580,19 @@ impl RouteTable {
         best
     }
 
+    /// The route API Gateway's REST router picks for a request path: as
+    /// [`RouteTable::by_path`], and a path with one trailing slash routed as the
+    /// path without it (`GET /users/` to `GET /users`; the method ARN keeps the
+    /// slash).
+    pub fn by_request_path(&self, method: Method, path: &str) -> Option<&Route> {
+        self.by_path(method, path).or_else(|| {
+            let bare = path
+                .strip_suffix('/')
+                .filter(|b| !b.is_empty() && !b.ends_with('/'))?;
+            self.by_path(method, bare)
+        })
+    }
+
     /// The small numbers of the table's scopes named in a `scope` claim,
     /// sorted and deduplicated: with the token's use, all that decides which
     /// routes it may call. Entries no route lists are left out.
@@ -706,6 +719,16 @@ mod tests {
         );
         assert_eq!(key_of(t.by_path(Method::Get, "/events/42/x")), None);
         assert_eq!(key_of(t.by_path(Method::Get, "/events/")), None);
+        assert_eq!(
+            key_of(t.by_request_path(Method::Get, "/events/")),
+            Some("GET /events".into())
+        );
+        assert_eq!(
+            key_of(t.by_request_path(Method::Get, "/events/42/")),
+            Some("GET /events/{id}".into())
+        );
+        assert_eq!(key_of(t.by_request_path(Method::Get, "/events//")), None);
+        assert_eq!(key_of(t.by_request_path(Method::Get, "/")), None);
     }
 
     #[test]

@@ -54,14 +54,9 @@ fn routed(routes: &[GenRoute]) -> (RouteTable, Vec<(String, String, usize)>) {
         .collect();
     let requests = generate::requests(routes)
         .into_iter()
+        .chain(generate::splices(routes))
         .filter_map(|(m, p)| {
-            // API Gateway routes a path with one trailing slash to the route of
-            // the path without it (the method ARN keeps the slash).
-            let method = m.parse().ok()?;
-            let route = table.by_path(method, &p).or_else(|| {
-                let bare = p.strip_suffix('/').filter(|b| !b.is_empty())?;
-                table.by_path(method, bare)
-            })?;
+            let route = table.by_request_path(m.parse().ok()?, &p)?;
             Some((m, p, index[&route.key.to_string()]))
         })
         .collect();

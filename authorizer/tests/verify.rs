@@ -336,6 +336,38 @@ fn insufficient_scope_deny_mode_returns_explicit_deny() {
 }
 
 #[test]
+fn insufficient_scope_deny_mode_denies_an_any_route_by_the_request_method() {
+    let t = TokenBuilder::access("weather-api/get").sign();
+    let json = {
+        let r = decide_with(
+            &[("INSUFFICIENT_SCOPE", "deny")],
+            &token_event(&t, "PATCH", "/files/a"),
+        )
+        .unwrap();
+        serde_json::to_value(&r).unwrap()
+    };
+    let statements = json["policyDocument"]["Statement"].as_array().unwrap();
+    let denied: Vec<&str> = statements
+        .iter()
+        .filter(|s| s["Effect"] == "Deny")
+        .flat_map(|s| s["Resource"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        denied,
+        [format!("{METHOD_ARN_BASE}/PATCH/files/*")],
+        "{json}"
+    );
+}
+
+#[test]
+fn trailing_slash_routed_as_api_gateway_routes_it() {
+    // A REST API hands `GET /events/` to `GET /events`; the method ARN keeps the slash.
+    let json = assert_allowed(decide(&token_event(&get_token(), "GET", "/events/")));
+    assert_eq!(json["principalId"], json!(CLIENT));
+}
+
+#[test]
 fn proxy_route_matched() {
     let t = TokenBuilder::access("files/all").sign();
     let json = assert_allowed(decide(&token_event(&t, "PATCH", "/files/a/b/c")));

@@ -130,6 +130,82 @@ pub fn requests(routes: &[GenRoute]) -> Vec<(String, String)> {
     out
 }
 
+/// Requests spliced from two routes of the same top-level resource: a prefix
+/// of one route's concrete segments and a suffix of another's, at every cut,
+/// and each route with one parameter spelled as a static word of its
+/// resource, with and without a trailing slash, for each route's method (`GET` and
+/// `DELETE` for `ANY`). They include the strings an allowed IAM pattern's `*`
+/// matches by spanning several segments into another route (`/orders/v7/files/
+/// m/files/index` for `GET/orders/*/files/index`, a request of `ANY
+/// /orders/{ordId}/files/{proxy+}`).
+pub fn splices(routes: &[GenRoute]) -> Vec<(String, String)> {
+    let concrete = |template: &str| -> Vec<String> {
+        template
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| {
+                if s == "{proxy+}" {
+                    "g".to_owned()
+                } else if s.starts_with('{') {
+                    "v7".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect()
+    };
+    // Method, concrete segments, and which of them are parameters.
+    let parsed: Vec<(&str, Vec<String>, Vec<usize>)> = routes
+        .iter()
+        .map(|(key, _)| {
+            let (method, template) = key.split_once(' ').unwrap();
+            let params = (template.trim_start_matches('/').split('/').enumerate())
+                .filter(|(_, s)| s.starts_with('{'))
+                .map(|(i, _)| i)
+                .collect();
+            (method, concrete(template), params)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (method, a, params) in &parsed {
+        let methods: &[&str] = if *method == "ANY" {
+            &["GET", "DELETE"]
+        } else {
+            std::slice::from_ref(method)
+        };
+        let mut push = |path: String| {
+            for m in methods {
+                out.push((m.to_string(), format!("{path}/")));
+                out.push((m.to_string(), path.clone()));
+            }
+        };
+        // The route with one parameter spelled as a static word of its resource.
+        let words: std::collections::BTreeSet<&String> = parsed
+            .iter()
+            .filter(|(_, b, _)| b[0] == a[0])
+            .flat_map(|(_, b, ps)| b.iter().enumerate().filter(|(i, _)| !ps.contains(i)))
+            .map(|(_, w)| w)
+            .collect();
+        for &i in params {
+            for w in &words {
+                let mut c = a.clone();
+                c[i] = (*w).clone();
+                push(format!("/{}", c.join("/")));
+            }
+        }
+        for (_, b, _) in parsed.iter().filter(|(_, b, _)| b[0] == a[0]) {
+            for i in 1..=a.len() {
+                for j in 1..b.len() {
+                    push(format!("/{}/{}", a[..i].join("/"), b[j..].join("/")));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A small deterministic generator (an LCG), for picking scope sets.
 pub struct Lcg(pub u64);
 
