@@ -23,6 +23,12 @@ use crate::routes::{Method, Route, RouteKey, RouteTable};
 /// it); every policy this crate writes stays below 8 KiB.
 pub const MAX_POLICY_BYTES: usize = 8 * 1024;
 
+/// Denied wherever an Allow has a wildcard: any request path with an empty
+/// segment. Whether API Gateway routes `/users//admin` as `/users/admin` while
+/// the method ARN keeps `//` is not documented; if it does, an allowed
+/// `GET/users/*` would match a refused `GET /users/admin` spelled that way.
+pub(crate) const EMPTY_SEGMENT_DENY: &str = "*//*";
+
 /// An IAM pattern as glob atoms and as text.
 type Pattern = (Vec<Atom>, String);
 
@@ -108,6 +114,9 @@ impl PolicyPlan {
                     deny.insert(p);
                 }
             }
+        }
+        if allow.iter().any(|p| p.contains('*')) {
+            deny.insert(EMPTY_SEGMENT_DENY.to_owned());
         }
         Self { allow, deny }
     }
@@ -268,11 +277,12 @@ mod tests {
             plan.allow,
             BTreeSet::from(["GET/events".to_string(), "GET/events/*".to_string()])
         );
-        assert!(plan.deny.is_empty());
+        // Only the empty-segment Deny: no refused route is reachable.
+        assert_eq!(plan.deny, BTreeSet::from([EMPTY_SEGMENT_DENY.to_string()]));
         let arn = MethodArn::parse(ARN).unwrap();
         let doc = plan.document(&arn, None);
         assert_eq!(doc.version.as_deref(), Some("2012-10-17"));
-        assert_eq!(doc.statement.len(), 1);
+        assert_eq!(doc.statement.len(), 2);
         assert_eq!(
             doc.statement[0].resource,
             vec![
@@ -280,6 +290,15 @@ mod tests {
                 "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/events/*"
             ]
         );
+        assert_eq!(doc.statement[1].effect, IamPolicyEffect::Deny);
+        assert_eq!(
+            doc.statement[1].resource,
+            vec!["arn:aws:execute-api:us-east-1:123456789012:api/prod/*//*"]
+        );
+        let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
+        assert!(evaluate(&doc, &format!("{base}GET/events/1")));
+        assert!(!evaluate(&doc, &format!("{base}GET/events//1")));
+        assert!(!evaluate(&doc, &format!("{base}GET//events")));
     }
 
     #[test]
@@ -289,6 +308,7 @@ mod tests {
         assert_eq!(
             plan.deny,
             BTreeSet::from([
+                EMPTY_SEGMENT_DENY.to_string(),
                 "GET/events/*/secret".to_string(),
                 "GET/events/*/secret/".to_string()
             ])
@@ -324,6 +344,7 @@ mod tests {
         assert!(
             doc.statement
                 .iter()
+                .filter(|s| s.effect == IamPolicyEffect::Allow)
                 .all(|s| s.resource.iter().all(|r| !r.contains("prod/*")))
         );
     }
@@ -518,6 +539,18 @@ mod tests {
             let t = table(json);
             let mut paths: BTreeSet<String> = paths.iter().map(|p| p.to_string()).collect();
             paths.extend(spliced_paths(&t));
+            // Each path with one of its slashes doubled, routed at worst as if API
+            // Gateway merged them (the method ARN keeping both).
+            let doubled: BTreeSet<String> = paths
+                .iter()
+                .flat_map(|p| {
+                    (0..p.len())
+                        .filter(|i| p.as_bytes()[*i] == b'/')
+                        .map(|i| format!("{}/{}", &p[..i], &p[i..]))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            paths.extend(doubled);
             let mut scopes: BTreeSet<&str> = BTreeSet::new();
             for r in t.routes() {
                 scopes.extend(r.scopes.iter());
@@ -536,7 +569,8 @@ mod tests {
                     for path in paths.iter().map(String::as_str) {
                         // A request that matches no route never reaches the
                         // authorizer or its cached policy: API Gateway answers it.
-                        let Some(route) = t.by_request_path(method, path) else {
+                        let merged = path.replace("//", "/");
+                        let Some(route) = t.by_request_path(method, &merged) else {
                             continue;
                         };
                         let expected = permitted(route);
@@ -546,7 +580,7 @@ mod tests {
                         assert!(!got || expected, "policy opens a route: {context}");
                         // A trailing slash is only ever refused wrongly (fail
                         // closed): the policy lists each route's one spelling.
-                        if exact && (path == "/" || !path.ends_with('/')) {
+                        if exact && merged == path && (path == "/" || !path.ends_with('/')) {
                             assert!(got || !expected, "policy blocks a route: {context}");
                         }
                     }
