@@ -915,20 +915,22 @@ fn route_mode_as_the_template_describes_it_is_consistent() {
     assert_eq!(a.token_header(), Some("Authorization"));
 }
 
+/// What `POLICY_SCOPE=route` on the template's TOKEN authorizer reports.
+fn token_authorizer_in_route_mode() -> Violation {
+    Violation::RouteScopeNotPerRoute {
+        authorizer: "CognitoScopeAuthorizer".into(),
+        payload: PayloadType::Token,
+        identity: strings(&["method.request.header.Authorization"]),
+    }
+}
+
 #[test]
 fn policy_scope_disagreeing_with_the_authorizer_fires() {
     // Only one of the two settings switched: POLICY_SCOPE=route on the TOKEN authorizer.
     let m = mutated(|d| {
         authorizer_env(d).insert("POLICY_SCOPE".into(), Expr::Literal("route".into()));
     });
-    assert_eq!(
-        check(&m),
-        vec![Violation::RouteScopeNotPerRoute {
-            authorizer: "CognitoScopeAuthorizer".into(),
-            payload: PayloadType::Token,
-            identity: strings(&["method.request.header.Authorization"]),
-        }]
-    );
+    assert_eq!(check(&m), vec![token_authorizer_in_route_mode()]);
     // The REQUEST authorizer without the resource path: one answer per method only.
     let m = mutated(|d| {
         route_mode(d);
@@ -947,14 +949,7 @@ fn policy_scope_disagreeing_with_the_authorizer_fires() {
         route_mode(d);
         api_event(d, "GET /events/{id}").auth.authorizer = Some("CognitoScopeAuthorizer".into());
     });
-    assert_eq!(
-        check(&m),
-        vec![Violation::RouteScopeNotPerRoute {
-            authorizer: "CognitoScopeAuthorizer".into(),
-            payload: PayloadType::Token,
-            identity: strings(&["method.request.header.Authorization"]),
-        }]
-    );
+    assert_eq!(check(&m), vec![token_authorizer_in_route_mode()]);
     // The other switch alone: the per-route authorizer, POLICY_SCOPE still token, is
     // consistent (a token-wide answer is right whatever the cache key), so no rule
     // fires; an unknown value does.
