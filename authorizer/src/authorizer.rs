@@ -140,7 +140,7 @@ impl<C: Clock> Authorizer<C> {
         }
         // A method ARN's prefix is about 60 bytes (region, account, API id, stage).
         let everything = PolicyPlan::for_table(&config.routes, |_| true);
-        if config.policy_scope == PolicyScope::Token && !everything.fits(64) {
+        if config.policy_scope == PolicyScope::Token && !everything.fits(64, None) {
             tracing::warn!(
                 routes = config.routes.routes().len(),
                 "POLICY_SCOPE=token: a token allowed most of these routes gets a policy over 8 KiB, \
@@ -291,17 +291,17 @@ impl<C: Clock> Authorizer<C> {
             (Decision::Deny(plan), false) => {
                 outcome.decision = Verdict::Deny;
                 debug_assert_eq!(self.config.insufficient_scope, InsufficientScope::Deny);
+                // The request's own method for an ANY route: `ANY/...` would
+                // match no method ARN.
+                let method = inputs.arn.method().parse().unwrap_or(route.key.method());
+                let extra = route.key.arn_pattern_for(method);
                 let document = if route_scope {
                     let denied = PolicyPlan {
                         allow: Default::default(),
                         deny: self.route_plan(route, &inputs.arn).allow,
                     };
                     Some(denied.document(&inputs.arn, None))
-                } else if plan.fits(inputs.arn.prefix().len()) {
-                    // The request's own method for an ANY route: `ANY/...` would
-                    // match no method ARN.
-                    let method = inputs.arn.method().parse().unwrap_or(route.key.method());
-                    let extra = route.key.arn_pattern_for(method);
+                } else if plan.fits(inputs.arn.prefix().len(), Some(&extra)) {
                     Some(plan.document(&inputs.arn, Some(&extra)))
                 } else {
                     policy::narrowed(&inputs.arn, false)

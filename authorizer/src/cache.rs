@@ -52,7 +52,7 @@ impl Verified {
     ) -> Option<Arc<ApiGatewayCustomAuthorizerPolicy>> {
         let render = || {
             self.plan
-                .fits(arn.prefix().len())
+                .fits(arn.prefix().len(), None)
                 .then(|| Arc::new(self.plan.document(arn, None)))
         };
         let (prefix, document) = self

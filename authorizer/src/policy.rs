@@ -132,21 +132,26 @@ impl PolicyPlan {
     }
 
     /// An upper bound of the serialized size of [`PolicyPlan::document`] for
-    /// an ARN prefix of `prefix_len` bytes (and one extra Deny of at most as
-    /// many bytes as the longest pattern), computed without rendering it.
+    /// an ARN prefix of `prefix_len` bytes without an extra Deny, computed
+    /// without rendering it.
     pub fn document_bytes(&self, prefix_len: usize) -> usize {
-        let resources =
-            |set: &BTreeSet<String>| set.iter().map(|p| prefix_len + p.len() + 3).sum::<usize>();
-        let longest = self.allow.iter().map(String::len).max().unwrap_or(0);
+        self.document_bytes_with(prefix_len, None)
+    }
+
+    /// As [`PolicyPlan::document_bytes`], with `extra_deny` (the pattern
+    /// [`PolicyPlan::document`] is given, if any).
+    pub fn document_bytes_with(&self, prefix_len: usize, extra_deny: Option<&str>) -> usize {
+        let resource = |p: &str| prefix_len + p.len() + 3;
+        let resources = |set: &BTreeSet<String>| set.iter().map(|p| resource(p)).sum::<usize>();
         // Version and two statements' keys, effects and action.
         const FRAME: usize = 200;
-        FRAME + resources(&self.allow) + resources(&self.deny) + prefix_len + longest + 3
+        FRAME + resources(&self.allow) + resources(&self.deny) + extra_deny.map_or(0, resource)
     }
 
     /// Whether the plan's document for an ARN prefix of `prefix_len` bytes
-    /// stays within [`MAX_POLICY_BYTES`].
-    pub fn fits(&self, prefix_len: usize) -> bool {
-        self.document_bytes(prefix_len) <= MAX_POLICY_BYTES
+    /// (with `extra_deny`, if any) stays within [`MAX_POLICY_BYTES`].
+    pub fn fits(&self, prefix_len: usize, extra_deny: Option<&str>) -> bool {
+        self.document_bytes_with(prefix_len, extra_deny) <= MAX_POLICY_BYTES
     }
 
     /// The IAM policy document for the API and stage of `arn`. `extra_deny`
@@ -357,6 +362,137 @@ mod tests {
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
         assert!(!evaluate(&doc, &format!("{base}GET/events/1")));
         assert!(evaluate(&doc, &format!("{base}GET/events/1/public")));
+    }
+
+    /// The cache-safety property on random small tables (methods GET, POST and
+    /// ANY; up to four segments over two words, `{param}` and `{proxy+}`; three
+    /// scopes), every scope subset, every path of up to four segments over the
+    /// two words and a value, each with a trailing slash and with one slash
+    /// doubled (routed at worst as if merged): no policy opens a refused route.
+    #[test]
+    fn random_tables_never_open_a_refused_route() {
+        let mut seed: u64 = 1;
+        let mut below = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut paths: Vec<String> = vec!["/".into()];
+        let mut frontier: Vec<Vec<&str>> = vec![vec![]];
+        for _ in 0..4 {
+            frontier = frontier
+                .iter()
+                .flat_map(|f| {
+                    ["a", "b", "v7"].map(|w| {
+                        let mut g = f.clone();
+                        g.push(w);
+                        g
+                    })
+                })
+                .collect();
+            for g in &frontier {
+                let p = format!("/{}", g.join("/"));
+                paths.push(format!("{p}/"));
+                paths.push(p);
+            }
+        }
+        let doubled: Vec<String> = paths
+            .iter()
+            .flat_map(|p| {
+                (0..p.len())
+                    .filter(|i| p.as_bytes()[*i] == b'/')
+                    .map(|i| format!("{}/{}", &p[..i], &p[i..]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        paths.extend(doubled);
+        let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
+        let arn = MethodArn::parse(ARN).unwrap();
+        let mut tables = 0;
+        while tables < 1000 {
+            let mut routes = BTreeSet::new();
+            for _ in 0..2 + below(3) {
+                let method = ["GET", "ANY", "POST"][below(3) as usize];
+                let len = below(4) as usize;
+                // Parameters half the time: the shapes where patterns overlap.
+                let segments: Vec<String> = (0..len)
+                    .map(|i| match below(if i + 1 == len { 6 } else { 4 }) {
+                        0 => "a".to_owned(),
+                        1 => "b".to_owned(),
+                        2 | 3 => format!("{{p{i}}}"),
+                        _ => "{g+}".to_owned(),
+                    })
+                    .collect();
+                let scope = ["s1", "s2", "s3"][below(3) as usize];
+                routes.insert(format!(
+                    r#""{method} /{}": ["{scope}"]"#,
+                    segments.join("/")
+                ));
+            }
+            let json = format!("{{{}}}", routes.into_iter().collect::<Vec<_>>().join(","));
+            // Tables the authorizer refuses at init (two keys of one shape).
+            let Ok(t) = RouteTable::from_json(&json) else {
+                continue;
+            };
+            tables += 1;
+            // Each request that reaches a route, with its route and method ARN.
+            let routed: Vec<(&Route, String)> = [Method::Get, Method::Post, Method::Put]
+                .into_iter()
+                .flat_map(|m| paths.iter().map(move |p| (m, p)))
+                .filter_map(|(m, p)| {
+                    let route = t.by_request_path(m, &p.replace("//", "/"))?;
+                    Some((route, format!("{base}{m}{p}")))
+                })
+                .collect();
+            for mask in 0..8u32 {
+                let claim: Vec<&str> = (0..3)
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| ["s1", "s2", "s3"][i])
+                    .collect();
+                let claim = claim.join(" ");
+                let permitted = |r: &Route| r.scopes.any_granted_by(&claim);
+                let doc = PolicyPlan::for_table(&t, permitted).document(&arn, None);
+                for (route, request) in &routed {
+                    assert!(
+                        permitted(route) || !evaluate(&doc, request),
+                        "policy opens a route: table {json}\nscopes {claim:?}\n{request}\n{doc:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn document_bytes_bounds_the_rendered_document() {
+        // Short allowed patterns, one long refused one: the extra Deny of deny
+        // mode is the refused route's pattern, not an allowed one.
+        let mut routes: Vec<String> = (0..60)
+            .map(|i| format!(r#""GET /r{i}/{{id}}": ["read"]"#))
+            .collect();
+        let long = "x".repeat(400);
+        routes.push(format!(r#""DELETE /r0/{{id}}/{long}": ["admin"]"#));
+        routes.push(r#""ANY /r1/{id}/files/{proxy+}": ["files"]"#.into());
+        let t = table(&format!("{{{}}}", routes.join(",")));
+        let arn = MethodArn::parse(ARN).unwrap();
+        for claim in ["read", "admin", "files", "read files", ""] {
+            let plan = PolicyPlan::for_table(&t, |r| r.scopes.any_granted_by(claim));
+            for route in t.routes() {
+                for method in [Method::Get, Method::Delete, Method::Options] {
+                    let extra = route.key.arn_pattern_for(method);
+                    for extra in [None, Some(extra.as_str())] {
+                        let rendered = serde_json::to_vec(&plan.document(&arn, extra))
+                            .unwrap()
+                            .len();
+                        let bound = plan.document_bytes_with(arn.prefix().len(), extra);
+                        assert!(
+                            rendered <= bound,
+                            "{claim:?} {extra:?}: {rendered} > {bound}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -38,9 +38,11 @@ fn permitted(route: &Route, claim: &str) -> bool {
     !route.scopes.is_empty() && route.scopes.any_granted_by(claim)
 }
 
-/// Whether a request path ends in a slash that API Gateway routes past.
-fn trailing_slash(path: &str) -> bool {
-    path.len() > 1 && path.ends_with('/')
+/// Whether a request path is spelled otherwise than its route: a trailing
+/// slash API Gateway routes past, or an empty segment (`//`, routed here at
+/// worst as if merged). Answers may refuse these (fail closed), never open them.
+fn respelled(path: &str) -> bool {
+    path.len() > 1 && path.ends_with('/') || path.contains("//")
 }
 
 /// The table and, for each request that reaches a route, the route.
@@ -55,8 +57,16 @@ fn routed(routes: &[GenRoute]) -> (RouteTable, Vec<(String, String, usize)>) {
     let requests = generate::requests(routes)
         .into_iter()
         .chain(generate::splices(routes))
+        // Each with its last slash doubled.
+        .flat_map(|(m, p)| {
+            let doubled = p.rfind('/').filter(|i| *i > 0).map(|i| {
+                let (head, tail) = p.split_at(i);
+                (m.clone(), format!("{head}/{tail}"))
+            });
+            std::iter::once((m, p)).chain(doubled)
+        })
         .filter_map(|(m, p)| {
-            let route = table.by_request_path(m.parse().ok()?, &p)?;
+            let route = table.by_request_path(m.parse().ok()?, &p.replace("//", "/"))?;
             Some((m, p, index[&route.key.to_string()]))
         })
         .collect();
@@ -103,9 +113,7 @@ fn token_mode_policies_bounded_and_cache_safe_on_large_tables() {
                 let want = mode == "unauthorized";
                 let Some((m, p, _)) = requests.iter().find(|(_, p, r)| {
                     let route = &table.routes()[*r];
-                    !trailing_slash(p)
-                        && !route.scopes.is_empty()
-                        && permitted(route, &claim) == want
+                    !respelled(p) && !route.scopes.is_empty() && permitted(route, &claim) == want
                 }) else {
                     continue;
                 };
@@ -197,9 +205,9 @@ fn route_mode_answers_one_arn_exactly_right_for_every_route() {
                     let got = evaluate(&policy.policy_document, &arn(m, p));
                     let context =
                         format!("{n} routes, {claim:?}: the answer for {m} {template} on {p}");
-                    if trailing_slash(p) {
-                        // The answer lists the route's one spelling: a trailing
-                        // slash may be refused (fail closed), never opened.
+                    if respelled(p) {
+                        // The answer lists the route's one spelling: another
+                        // may be refused (fail closed), never opened.
                         assert!(!got || allowed, "{context}");
                     } else {
                         assert_eq!(got, allowed, "{context}");

@@ -562,9 +562,7 @@ impl LocalGateway {
         let Some(values) = values else {
             return AuthStep::Refused(unauthorized(), "no-identity");
         };
-        // The values as a JSON array: no two lists of values share a key, whatever
-        // bytes a (decoded) query value carries.
-        let cache_key = Value::from(values.clone()).to_string();
+        let cache_key = cache_key(&values);
         let cached = self.cache.lock().ok().and_then(|mut cache| {
             let now = Instant::now();
             cache.retain(|_, entry| entry.expires > now);
@@ -938,6 +936,13 @@ impl Handler for LocalGateway {
     }
 }
 
+/// The policy cache key of an authorizer answer: the identity values as a JSON
+/// array, so no two lists of values share a key, whatever bytes a (decoded)
+/// query value carries.
+fn cache_key(values: &[String]) -> String {
+    Value::from(values.to_vec()).to_string()
+}
+
 /// The resource template of a route key: `/events/{id}` of `GET /events/{id}`.
 fn resource_of(route_key: &str) -> &str {
     route_key
@@ -1019,6 +1024,12 @@ mod tests {
                 "/events/{id}".into()
             ])
         );
+        // A repeated query key: the last value, as `queryStringParameters` holds.
+        assert_eq!(
+            a.identity_values(&headers, Some("tenant=a&tenant=b"), "GET", "/x")
+                .map(|v| v[1].clone()),
+            Some("b".to_owned())
+        );
         // Any source missing or blank: no key (401 without an invocation).
         assert_eq!(
             a.identity_values(&headers, None, "GET", "/events/{id}"),
@@ -1032,6 +1043,15 @@ mod tests {
             a.identity_values(&HeaderMap::new(), Some("tenant=acme"), "GET", "/events"),
             None
         );
+    }
+
+    #[test]
+    fn cache_keys_of_different_values_differ() {
+        let key = |v: &[&str]| cache_key(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_ne!(key(&["a\u{0}b", "c"]), key(&["a", "b\u{0}c"]));
+        assert_ne!(key(&["a,b"]), key(&["a", "b"]));
+        assert_ne!(key(&["a\"", "b"]), key(&["a", "\"b"]));
+        assert_eq!(key(&["t", "GET"]), key(&["t", "GET"]));
     }
 
     #[test]

@@ -358,7 +358,7 @@ fn check_policy_scope(model: &StackModel, found: &mut Vec<Violation>) {
                 let plan =
                     authorizer::PolicyPlan::for_table(table, |r| r.scopes.any_granted_by(&claim));
                 // A method ARN's prefix is about 60 bytes, as the authorizer assumes.
-                if !plan.fits(64) {
+                if !plan.fits(64, None) {
                     found.push(Violation::TokenPolicyTooLarge {
                         holder,
                         bytes: plan.document_bytes(64),
