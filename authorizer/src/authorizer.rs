@@ -291,10 +291,9 @@ impl<C: Clock> Authorizer<C> {
             (Decision::Deny(plan), false) => {
                 outcome.decision = Verdict::Deny;
                 debug_assert_eq!(self.config.insufficient_scope, InsufficientScope::Deny);
-                // The request's own method for an ANY route: `ANY/...` would
-                // match no method ARN.
-                let method = inputs.arn.method().parse().unwrap_or(route.key.method());
-                let extra = route.key.arn_pattern_for(method);
+                let extra = route
+                    .key
+                    .arn_pattern_for(request_method(route, &inputs.arn));
                 let document = if route_scope {
                     let denied = PolicyPlan {
                         allow: Default::default(),
@@ -326,13 +325,7 @@ impl<C: Clock> Authorizer<C> {
 
     /// `POLICY_SCOPE=route`: the one pattern of the current route and method.
     fn route_plan(&self, route: &Route, arn: &crate::arn::MethodArn) -> PolicyPlan {
-        let method = arn.method().parse().unwrap_or(route.key.method());
-        let method = if method == Method::Any {
-            Method::Get
-        } else {
-            method
-        };
-        PolicyPlan::for_route(&route.key, method)
+        PolicyPlan::for_route(&route.key, request_method(route, arn))
     }
 
     async fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
@@ -365,5 +358,15 @@ impl<C: Clock> Authorizer<C> {
         let verified = Arc::new(Verified::new(claims, plan));
         self.tokens.insert(token, verified.clone());
         Ok(verified)
+    }
+}
+
+/// The method a request's policy names: the ARN's method (an ANY route's
+/// `ANY/...` would match no method ARN), else the route's; GET for an ANY route
+/// under an ARN without a method API Gateway routes on.
+fn request_method(route: &Route, arn: &crate::arn::MethodArn) -> Method {
+    match arn.method().parse().unwrap_or(route.key.method()) {
+        Method::Any => Method::Get,
+        method => method,
     }
 }

@@ -397,15 +397,7 @@ mod tests {
                 paths.push(p);
             }
         }
-        let doubled: Vec<String> = paths
-            .iter()
-            .flat_map(|p| {
-                (0..p.len())
-                    .filter(|i| p.as_bytes()[*i] == b'/')
-                    .map(|i| format!("{}/{}", &p[..i], &p[i..]))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let doubled = with_a_slash_doubled(&paths);
         paths.extend(doubled);
         let base = "arn:aws:execute-api:us-east-1:123456789012:api/prod/";
         let arn = MethodArn::parse(ARN).unwrap();
@@ -518,6 +510,19 @@ mod tests {
             &doc,
             "arn:aws:execute-api:us-east-1:123456789012:api/prod/POST/events"
         ));
+    }
+
+    /// Each path with one of its slashes doubled, every way (`/a/b`: `//a/b`,
+    /// `/a//b`).
+    fn with_a_slash_doubled<'p>(paths: impl IntoIterator<Item = &'p String>) -> Vec<String> {
+        paths
+            .into_iter()
+            .flat_map(|p| {
+                p.match_indices('/')
+                    .map(|(i, _)| format!("{}/{}", &p[..i], &p[i..]))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Request paths spliced from two routes: a prefix of one route's concrete
@@ -677,15 +682,7 @@ mod tests {
             paths.extend(spliced_paths(&t));
             // Each path with one of its slashes doubled, routed at worst as if API
             // Gateway merged them (the method ARN keeping both).
-            let doubled: BTreeSet<String> = paths
-                .iter()
-                .flat_map(|p| {
-                    (0..p.len())
-                        .filter(|i| p.as_bytes()[*i] == b'/')
-                        .map(|i| format!("{}/{}", &p[..i], &p[i..]))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
+            let doubled = with_a_slash_doubled(&paths);
             paths.extend(doubled);
             let mut scopes: BTreeSet<&str> = BTreeSet::new();
             for r in t.routes() {

@@ -20,19 +20,6 @@ use authorizer::{AuthorizerEvent, Verdict};
 use serde_json::json;
 use support::*;
 
-/// Resident set size of this process, in KiB (Linux /proc/self/status).
-fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 struct Case {
     event: AuthorizerEvent,
     allow: bool,
@@ -167,7 +154,7 @@ fn run(decisions: usize, tasks: usize, cold: usize) -> Report {
             h.await.unwrap();
         }
     });
-    let rss_start_kib = vm_rss_kib();
+    let rss_start_kib = vm_rss_kib().unwrap_or(0);
     let mut rss_max_kib = rss_start_kib;
     done.store(0, Ordering::SeqCst);
     let started = Instant::now();
@@ -176,7 +163,7 @@ fn run(decisions: usize, tasks: usize, cold: usize) -> Report {
     let mut next_report = decisions / 10;
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let rss = vm_rss_kib();
+        let rss = vm_rss_kib().unwrap_or(0);
         rss_max_kib = rss_max_kib.max(rss);
         let d = done.load(Ordering::Relaxed);
         if d >= next_report {
@@ -190,7 +177,7 @@ fn run(decisions: usize, tasks: usize, cold: usize) -> Report {
         }
     });
     let seconds = started.elapsed().as_secs_f64();
-    let rss_end_kib = vm_rss_kib();
+    let rss_end_kib = vm_rss_kib().unwrap_or(0);
     rss_max_kib = rss_max_kib.max(rss_end_kib);
     assert_eq!(done.load(Ordering::SeqCst), decisions);
     assert_eq!(

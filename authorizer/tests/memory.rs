@@ -16,19 +16,6 @@ mod support;
 use serde_json::json;
 use support::*;
 
-/// Resident set size of this process, in KiB (Linux /proc/self/status).
-fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .expect("VmRSS in /proc/self/status")
-}
-
 /// `count` distinct tokens from `start`, signed on every core.
 fn tokens(start: usize, count: usize) -> Vec<String> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -83,7 +70,7 @@ fn flood(total: usize, batch: usize, warm: usize) {
                 outcome.reason
             );
         }
-        let rss = vm_rss_kib();
+        let rss = vm_rss_kib().expect("VmRSS in /proc/self/status");
         if (n + 1) * batch <= warm {
             rss_after_warm_up = rss;
         } else {

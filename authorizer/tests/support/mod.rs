@@ -267,3 +267,15 @@ pub fn jwks_body(file: &str) -> String {
     std::fs::read_to_string(fixture(file)).unwrap()
 }
 pub mod generate;
+
+/// Resident set size of this process, in KiB (Linux `/proc/self/status`).
+pub fn vm_rss_kib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}

@@ -13,18 +13,14 @@ use serde_json::{Map, Value, json};
 
 use crate::generate;
 
+/// What one cached authorizer answer covers: `Token` is the template as deployed
+/// (`CognitoScopeAuthorizer`, TOKEN); `Route` switches it as `template.yaml`'s
+/// comment describes (`CognitoRouteAuthorizer`, REQUEST cached by token, method
+/// and resource path, and `POLICY_SCOPE=route`).
+pub use authorizer::PolicyScope;
+
 /// Routes added to the weather API's four.
 pub const GENERATED: usize = 296;
-
-/// What one cached authorizer answer covers: the template's two settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyScope {
-    /// `CognitoScopeAuthorizer` (TOKEN) and `POLICY_SCOPE=token`, as deployed.
-    Token,
-    /// `CognitoRouteAuthorizer` (REQUEST, cached by token, method and resource path)
-    /// and `POLICY_SCOPE=route`, as `template.yaml`'s comment describes the switch.
-    Route,
-}
 
 /// The generated routes served (all with scopes: the service client's access
 /// tokens are what the tests send).
